@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what ppc-llm needs on Debian 12 / Ubuntu: the PowerPC cross-compilers, QEMU user mode,
+# and the Python package (with its test extras) in a virtual environment at .venv.
+# Safe to run again: installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(gcc gcc-powerpc-linux-gnu libc6-dev-powerpc-cross binutils-powerpc-linux-gnu
+              gcc-powerpc64-linux-gnu libc6-dev-ppc64-cross binutils-powerpc64-linux-gnu
+              qemu-user python3-venv)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "+ apt-get install ${missing[*]}" >&2
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -q >&2
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+        --no-install-recommends "${missing[@]}" >&2
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "+ python3 -m venv .venv" >&2
+    python3 -m venv .venv
+fi
+echo "+ pip install -e .[test]" >&2
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' >&2

@@ -1,0 +1,58 @@
+"""Helpers shared by every test tier: the repository, the shared golden cases."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    """$PPC_LLM_SHARED, else the shared/ folder beside the repository (as in CI)."""
+    return Path(os.environ.get("PPC_LLM_SHARED") or REPO.parent / "shared")
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    name: str
+    temperature: float
+    topp: float
+    seed: int
+    steps: int
+    prompt: str
+    expected: bytes
+
+    def engine_args(self) -> list[str]:
+        return ["-t", repr(self.temperature), "-p", repr(self.topp), "-s", str(self.seed),
+                "-n", str(self.steps), "-i", self.prompt]
+
+
+def golden_cases() -> list[GoldenCase]:
+    """Every NAME.args / NAME.out pair in shared/golden (format in its README)."""
+    directory = shared_dir() / "golden"
+    cases = []
+    for args in sorted(directory.glob("*.args")):
+        temperature, topp, seed, steps, prompt = args.read_text(encoding="utf-8").rstrip("\n").split("|", 4)
+        cases.append(GoldenCase(args.stem, float(temperature), float(topp), int(seed), int(steps), prompt,
+                                args.with_suffix(".out").read_bytes()))
+    return cases
+
+
+GOLDEN = golden_cases()
+
+
+def golden_params() -> list[object]:
+    """Parametrize over the golden cases; with none found, one case that fails (never skips)."""
+    if GOLDEN:
+        return [pytest.param(case, id=case.name) for case in GOLDEN]
+    return [pytest.param(None, id="no-golden-cases-found")]
+
+
+def require_case(case: GoldenCase | None) -> GoldenCase:
+    if case is None:
+        pytest.fail(f"no golden cases found in {shared_dir() / 'golden'}: set PPC_LLM_SHARED to the shared/ folder")
+    return case

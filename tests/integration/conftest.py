@@ -1,0 +1,70 @@
+"""Integration tier: real cross-compilers and real QEMU. A missing tool fails these tests (the
+toolkit raises ToolMissingError); nothing here is ever skipped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toolkit import format as fmt
+from toolkit.pipeline import converted_for
+from toolkit.targets import Target, load_target
+from toolkit.toolchain import Build, cached_build
+
+TARGETS = ["host", "g4", "xenon"]
+SIMD_TARGETS = ["g4", "xenon"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The toolkit cache for this session: $PPC_LLM_CACHE (CI keeps it in the checkout) or a temp dir."""
+    explicit = os.environ.get("PPC_LLM_CACHE")
+    return Path(explicit) if explicit else tmp_path_factory.mktemp("ppc-llm-cache")
+
+
+@pytest.fixture(scope="session")
+def builds(cache: Path) -> dict[str, Build]:
+    return {name: cached_build(load_target(name), cache) for name in TARGETS}
+
+
+@pytest.fixture(scope="session")
+def models(cache: Path, bundled_model_paths: tuple[Path, Path]) -> dict[str, Path]:
+    """The bundled stories260K converted for each target's byte order."""
+    checkpoint, tokenizer = bundled_model_paths
+    return {name: converted_for(load_target(name), checkpoint, tokenizer, cache)[0] for name in TARGETS}
+
+
+def target(name: str) -> Target:
+    return load_target(name)
+
+
+def cli(*args: str, env: dict[str, str] | None = None, cache_dir: Path | None = None,
+        timeout: float = 900) -> subprocess.CompletedProcess[bytes]:
+    """Run `ppc-llm ARGS` as a user would (a real process), capturing bytes."""
+    full_env = dict(os.environ if env is None else env)
+    if cache_dir is not None:
+        full_env["PPC_LLM_CACHE"] = str(cache_dir)
+    return subprocess.run([sys.executable, "-m", "toolkit", *args], capture_output=True, env=full_env,
+                          timeout=timeout, check=False)
+
+
+def write_variant(tmp: Path, source: Path, name: str, edit: "object") -> Path:
+    """A damaged copy of a converted file: ``edit`` receives a bytearray to change in place."""
+    data = bytearray(source.read_bytes())
+    edit(data)  # type: ignore[operator]
+    path = tmp / name
+    path.write_bytes(bytes(data))
+    return path
+
+
+__all__ = ["TARGETS", "SIMD_TARGETS", "cli", "target", "write_variant", "fmt"]

@@ -1,0 +1,94 @@
+"""The converted file: round trips, layout facts the C loader relies on, and rejected damage."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from toolkit import format as fmt
+from toolkit.errors import InputError
+from toolkit.models import Model
+from toolkit.models.llama2c import read_checkpoint, read_tokenizer
+
+
+@pytest.fixture(scope="module")
+def model(bundled_model_paths: tuple[Path, Path]) -> Model:
+    checkpoint, tokenizer = bundled_model_paths
+    return read_checkpoint(checkpoint, read_tokenizer(tokenizer))
+
+
+@pytest.mark.parametrize("endian", ["big", "little"])
+def test_round_trip(model: Model, endian: str) -> None:
+    data = fmt.encode(model, endian)
+    back = fmt.decode(data, "x")
+    assert back.config == model.config
+    assert back.tokenizer == model.tokenizer
+    for name, tensor in model.tensors.items():
+        assert back.tensors[name].tobytes() == tensor.tobytes(), name
+
+
+def test_byte_order_mark_and_floats_are_in_file_order(model: Model) -> None:
+    big, little = fmt.encode(model, "big"), fmt.encode(model, "little")
+    assert big[:8] == little[:8] == b"PPCLLM\0\0"
+    assert big[8:12] == bytes.fromhex("0a0b0c0d") and little[8:12] == bytes.fromhex("0d0c0b0a")
+    assert fmt.file_endian(big, "b") == "big" and fmt.file_endian(little, "l") == "little"
+    (offset,) = struct.unpack_from(">Q", big, fmt.HEADER_SIZE + 56)  # first tensor: tok_embeddings
+    first = model.tensors["tok_embeddings"].reshape(-1)[0]
+    assert big[offset:offset + 4] == struct.pack(">f", first)
+    assert little[offset:offset + 4] == struct.pack("<f", first)
+
+
+def test_tensors_are_aligned_for_vec_ld(model: Model) -> None:
+    data = fmt.encode(model, "big")
+    (count,) = struct.unpack_from(">I", data, 32)
+    for i in range(count):
+        (offset,) = struct.unpack_from(">Q", data, fmt.HEADER_SIZE + i * fmt.ENTRY_SIZE + 56)
+        assert offset % fmt.ALIGNMENT == 0 and fmt.ALIGNMENT % 16 == 0
+
+
+def test_encoding_is_deterministic(model: Model) -> None:
+    assert fmt.encode(model, "big") == fmt.encode(model, "big")
+
+
+def test_wrong_version_is_refused(model: Model) -> None:
+    data = bytearray(fmt.encode(model, "big"))
+    struct.pack_into(">I", data, 12, fmt.FORMAT_VERSION + 1)
+    with pytest.raises(InputError, match="format version"):
+        fmt.decode(bytes(data), "x")
+
+
+def test_truncated_file_is_refused(model: Model) -> None:
+    data = fmt.encode(model, "big")
+    with pytest.raises(InputError, match="header says"):
+        fmt.decode(data[:-1], "x")
+
+
+def test_bad_magic_and_mark(model: Model) -> None:
+    data = bytearray(fmt.encode(model, "big"))
+    with pytest.raises(InputError, match="not a ppc-llm converted file"):
+        fmt.decode(b"XX" + bytes(data[2:]), "x")
+    data[8:12] = b"\1\2\3\4"
+    with pytest.raises(InputError, match="byte-order mark"):
+        fmt.decode(bytes(data), "x")
+
+
+def test_tensor_outside_file(model: Model) -> None:
+    data = bytearray(fmt.encode(model, "big"))
+    struct.pack_into(">Q", data, fmt.HEADER_SIZE + 56, len(data))
+    with pytest.raises(InputError, match="outside the file"):
+        fmt.decode(bytes(data), "x")
+
+
+def test_read_any_needs_tokenizer_for_llama2c(bundled_model_paths: tuple[Path, Path]) -> None:
+    with pytest.raises(InputError, match="needs its tokenizer"):
+        fmt.read_any(bundled_model_paths[0], None)
+
+
+def test_read_any_reads_converted_without_tokenizer(model: Model, tmp_path: Path) -> None:
+    path = tmp_path / "m.bin"
+    path.write_bytes(fmt.encode(model, "little"))
+    back = fmt.read_any(path, None)
+    assert np.array_equal(back.tensors["wq"], model.tensors["wq"])

@@ -1,0 +1,45 @@
+"""Option checks: llama2.c's silent adjustments become clear errors here."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from toolkit.errors import UsageError
+from toolkit.pipeline import check_options
+
+
+def ok(**kw: object) -> object:
+    args = {"temperature": 1.0, "topp": 0.9, "seed": 7, "steps": 256, "prompt": "hi", "clock": 1e9}
+    args.update(kw)
+    return check_options(**args)  # type: ignore[arg-type]
+
+
+def test_defaults_pass_and_seed_is_explicit() -> None:
+    opts = ok()
+    assert opts.argv() == ["-t", "1.0", "-p", "0.9", "-s", "7", "-n", "256", "-i", b"hi"]
+
+
+@pytest.mark.parametrize("seed", [None, 0])
+def test_seed_from_clock(seed: int | None) -> None:
+    assert ok(seed=seed, clock=1234567.9).seed == 1234567
+
+
+@pytest.mark.parametrize("kw,pattern", [
+    ({"temperature": -0.1}, "temperature must be"),
+    ({"temperature": math.nan}, "temperature must be"),
+    ({"topp": 1.5}, "top-p must be"),
+    ({"topp": -0.01}, "top-p must be"),
+    ({"steps": -1}, "steps must be"),
+    ({"seed": -3}, "seed must be"),
+    ({"prompt": "a\0b"}, "NUL byte"),
+])
+def test_out_of_range_values_are_refused(kw: dict[str, object], pattern: str) -> None:
+    with pytest.raises(UsageError, match=pattern):
+        ok(**kw)
+
+
+def test_edges_are_accepted() -> None:
+    assert ok(temperature=0.0, topp=0.0, steps=0, prompt=None).prompt == b""
+    assert ok(topp=1.0).topp == 1.0

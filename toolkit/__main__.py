@@ -1,0 +1,5 @@
+"""`python -m toolkit` is `ppc-llm`."""
+
+from .cli import main
+
+main()

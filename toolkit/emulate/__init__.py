@@ -1,0 +1,41 @@
+"""Running a built program: user-mode QEMU for emulated targets, directly for the host."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..cmd import echo, require_tool
+from ..errors import RunError
+from ..targets import Target
+
+
+@dataclass(frozen=True)
+class RunResult:
+    stdout: bytes
+    stderr: bytes
+    returncode: int
+    wall_s: float
+
+
+def command_for(target: Target, binary: Path, args: list[str | bytes]) -> list[str | bytes]:
+    """The argv that runs ``binary`` for ``target``: under its emulator, or directly."""
+    if target.emulator is None:
+        return [str(binary), *args]
+    emulator = require_tool(target.emulator.command, target.emulator.package)
+    return [emulator, *target.emulator.args, str(binary), *args]
+
+
+def run_user(target: Target, binary: Path, args: list[str | bytes], timeout: float) -> RunResult:
+    """Run ``binary`` for ``target`` in user mode, capturing stdout and stderr as bytes."""
+    argv = command_for(target, binary, args)
+    echo([a if isinstance(a, str) else a.decode("utf-8", "backslashreplace") for a in argv])
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise RunError(f"{binary.name} did not finish within {timeout:.0f} s on {target.name}",
+                       "raise --timeout, or lower -n") from None
+    return RunResult(proc.stdout, proc.stderr, proc.returncode, time.monotonic() - start)

@@ -1,0 +1,98 @@
+"""The in-memory model every reader returns and every writer and the reference consume.
+
+A ``Model`` is a config, an ordered mapping of tensor name -> float32 array, and a tokenizer.
+Tensor names and shapes (``L`` layers, ``D`` dim, ``H`` hidden, ``K`` kv dim, ``V`` vocab):
+
+    tok_embeddings (V, D)      rms_att (L, D)          wq (L, D, D)     wk (L, K, D)
+    wv (L, K, D)               wo (L, D, D)            rms_ffn (L, D)   w1 (L, H, D)
+    w2 (L, D, H)               w3 (L, H, D)            rms_final (D,)   wcls (V, D), only
+    when the classifier is not shared with the embeddings.
+
+Matrices are stored as llama2.c stores them: ``out = W @ x`` with W of shape (out, in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    dim: int
+    hidden_dim: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    vocab_size: int
+    seq_len: int
+    shared_classifier: bool
+    rope_theta: float = 10000.0
+    norm_eps: float = float(np.float32(1e-5))  # stored as f32, as llama2.c's 1e-5f
+
+    @property
+    def head_size(self) -> int:
+        return self.dim // self.n_heads
+
+    @property
+    def kv_dim(self) -> int:
+        return self.dim * self.n_kv_heads // self.n_heads
+
+    def validate(self, source: str) -> None:
+        """Raise InputError when the shape cannot describe a llama-style model."""
+        fields = ("dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len")
+        for name in fields:
+            value = getattr(self, name)
+            if not 0 < value < 1 << 24:
+                raise InputError(f"{source}: {name} = {value} is out of range (1 .. {1 << 24})",
+                                 "is this a llama2.c checkpoint?")
+        if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
+            raise InputError(f"{source}: dim {self.dim} is not an even multiple of n_heads {self.n_heads}")
+        if self.n_heads % self.n_kv_heads:
+            raise InputError(f"{source}: n_heads {self.n_heads} is not a multiple of n_kv_heads {self.n_kv_heads}")
+
+    def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Name -> shape of every tensor this config needs, in file order."""
+        L, D, H, K, V = self.n_layers, self.dim, self.hidden_dim, self.kv_dim, self.vocab_size
+        shapes: dict[str, tuple[int, ...]] = {
+            "tok_embeddings": (V, D),
+            "rms_att": (L, D),
+            "wq": (L, D, D),
+            "wk": (L, K, D),
+            "wv": (L, K, D),
+            "wo": (L, D, D),
+            "rms_ffn": (L, D),
+            "w1": (L, H, D),
+            "w2": (L, D, H),
+            "w3": (L, H, D),
+            "rms_final": (D,),
+        }
+        if not self.shared_classifier:
+            shapes["wcls"] = (V, D)
+        return shapes
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """A llama2.c (sentencepiece-derived) vocabulary: byte pieces and merge scores."""
+
+    pieces: tuple[bytes, ...]
+    scores: tuple[float, ...]
+    max_token_length: int
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.pieces)
+
+
+@dataclass(frozen=True)
+class Model:
+    config: ModelConfig
+    tensors: dict[str, np.ndarray]
+    tokenizer: Tokenizer
+
+    def classifier(self) -> np.ndarray:
+        return self.tensors["tok_embeddings"] if self.config.shared_classifier else self.tensors["wcls"]

@@ -1,0 +1,76 @@
+"""The stages wired together for the CLI: convert a model for a target, build, run, verify."""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import format as fmt
+from .errors import RunError, UsageError
+from .fsutil import atomic_write_bytes, sha256_bytes
+from .models import Model
+from .models.llama2c import read_bytes
+from .targets import Target
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    temperature: float
+    topp: float
+    seed: int
+    steps: int
+    prompt: bytes
+
+    def argv(self) -> list[str | bytes]:
+        """The engine's llama2.c-style options (the seed is always explicit)."""
+        return ["-t", repr(self.temperature), "-p", repr(self.topp), "-s", str(self.seed),
+                "-n", str(self.steps), "-i", self.prompt]
+
+
+def check_options(temperature: float, topp: float, seed: int | None, steps: int, prompt: str | None,
+                  clock: float) -> GenerateOptions:
+    """Validate the llama2.c options; where llama2.c silently adjusts a value, refuse it instead."""
+    if not math.isfinite(temperature) or temperature < 0:
+        raise UsageError(f"-t {temperature}: temperature must be a number >= 0", "use -t 0 for greedy decoding")
+    if not math.isfinite(topp) or not 0.0 <= topp <= 1.0:
+        raise UsageError(f"-p {topp}: top-p must be in [0, 1]", "use -p 0.9 (the default) or 1 to disable")
+    if steps < 0:
+        raise UsageError(f"-n {steps}: steps must be >= 0", "use -n 0 for the whole context")
+    if seed is not None and seed < 0:
+        raise UsageError(f"-s {seed}: seed must be >= 0", "use -s 0 (or no -s) for a seed from the clock")
+    if seed is not None and seed >= 2**31:
+        raise UsageError(f"-s {seed}: seed must be below 2^31")
+    raw = (prompt or "").encode("utf-8", "surrogateescape")
+    if b"\0" in raw:
+        raise UsageError("the prompt contains a NUL byte", "remove it: prompts are C strings")
+    chosen = seed if seed else int(clock) & 0x7FFFFFFF or 1  # llama2.c: time(NULL)
+    return GenerateOptions(temperature, topp, chosen, steps, raw)
+
+
+def load_model(checkpoint: Path, tokenizer: Path | None) -> Model:
+    return fmt.read_any(checkpoint, tokenizer)
+
+
+def converted_for(target: Target, checkpoint: Path, tokenizer: Path | None, cache: Path) -> tuple[Path, Model]:
+    """A converted file in the target's byte order (the checkpoint itself when it already is one),
+    converting into the cache keyed by the inputs' content, and the model it holds."""
+    data = read_bytes(checkpoint, "checkpoint")
+    if fmt.sniff(data) and fmt.file_endian(data, str(checkpoint)) == target.endian:
+        return checkpoint, fmt.decode(data, str(checkpoint))
+    parts = [data, read_bytes(tokenizer, "tokenizer") if tokenizer and not fmt.sniff(data) else b"",
+             target.endian.encode(), str(fmt.FORMAT_VERSION).encode()]
+    key = sha256_bytes(b"\0".join(sha256_bytes(p).encode() for p in parts))
+    path = cache / "models" / f"{checkpoint.stem}-{target.endian}-{key[:16]}.bin"
+    model = fmt.decode(data, str(checkpoint)) if fmt.sniff(data) else load_model(checkpoint, tokenizer)
+    if not path.is_file():
+        print(f"converting {checkpoint.name} to {target.endian}-endian: {path}", file=sys.stderr)
+        atomic_write_bytes(path, fmt.encode(model, target.endian))
+    return path, model
+
+
+def program_failure(name: str, target: Target, returncode: int, stderr: bytes) -> RunError:
+    lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else "no message"
+    return RunError(f"{name} failed on {target.name} (exit status {returncode}): {last}")

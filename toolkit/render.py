@@ -1,0 +1,91 @@
+"""Render the C sources for a target from ``templates/`` (Jinja2, StrictUndefined).
+
+Templates receive a small context built here; any decision is made in Python, not in a template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jinja2
+
+from . import __version__, format as fmt
+from .fsutil import sha256_bytes
+from .resources import templates_dir
+from .targets import Target
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    name: str
+    text: str
+    simd: bool  # compiled with the target's SIMD flags
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    sources: tuple[str, ...]  # names of the .c files linked into it
+
+
+@dataclass(frozen=True)
+class RenderedSources:
+    files: tuple[SourceFile, ...]
+    programs: tuple[Program, ...]
+
+    def digest(self) -> str:
+        """A hash of every rendered file, in name order."""
+        payload = b"".join(f"{f.name}\0{int(f.simd)}\0{f.text}\0".encode() for f in sorted(self.files, key=lambda f: f.name))
+        return sha256_bytes(payload)
+
+
+ENGINE_PROGRAM = "ppcllm"
+KERNELTEST_PROGRAM = "ppcllm-kerneltest"
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def _context(target: Target) -> dict[str, object]:
+    return {
+        "version": __version__,
+        "target": {"name": target.name, "description": target.description, "simd": target.simd},
+        "fmt": {"version": fmt.FORMAT_VERSION, "header_size": fmt.HEADER_SIZE, "entry_size": fmt.ENTRY_SIZE,
+                "name_bytes": fmt.NAME_BYTES, "bom": fmt.BOM, "dtype_f32": fmt.DTYPE_F32,
+                "dtype_bytes": fmt.DTYPE_BYTES},
+    }
+
+
+def _file_plan(target: Target) -> list[tuple[str, bool]]:
+    """(output name, uses SIMD flags) for every file this target needs."""
+    plan = [("ppcllm_config.h", False), ("ppcllm.h", False), ("kernels.h", False),
+            ("kernels_scalar.c", False), ("ppcllm.c", False), ("main.c", False)]
+    if target.has_simd:
+        plan += [(f"kernels_{target.simd}.c", True), ("kerneltest.c", False)]
+    return plan
+
+
+def _programs(target: Target) -> tuple[Program, ...]:
+    kernels = ("kernels_scalar.c",) + ((f"kernels_{target.simd}.c",) if target.has_simd else ())
+    programs = [Program(ENGINE_PROGRAM, ("main.c", "ppcllm.c") + kernels)]
+    if target.has_simd:
+        programs.append(Program(KERNELTEST_PROGRAM, ("kerneltest.c",) + kernels))
+    return tuple(programs)
+
+
+def render(target: Target) -> RenderedSources:
+    env = _environment()
+    context = _context(target)
+    files = tuple(
+        SourceFile(name, env.get_template(f"{name}.j2").render(context), simd)
+        for name, simd in _file_plan(target)
+    )
+    return RenderedSources(files, _programs(target))

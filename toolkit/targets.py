@@ -1,0 +1,148 @@
+"""Target profiles: ``targets/*.toml`` loaded into frozen dataclasses and validated.
+
+Everything a target means lives in its TOML file; code asks the Target questions
+(``target.simd``, ``target.emulator``) and never tests a target's name.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, UsageError
+from .resources import targets_dir
+
+SIMD_KINDS = ("none", "altivec")
+_NATIVE_MACHINES = {"x86_64": "EM_X86_64", "amd64": "EM_X86_64", "aarch64": "EM_AARCH64",
+                    "arm64": "EM_AARCH64", "ppc64le": "EM_PPC64", "ppc64": "EM_PPC64",
+                    "s390x": "EM_S390", "i686": "EM_386", "riscv64": "EM_RISCV"}
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    cc: str
+    objdump: str
+    packages: tuple[str, ...]
+    cflags: tuple[str, ...]
+    simd_cflags: tuple[str, ...]
+    ldflags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ElfPolicy:
+    machine: str
+    bits: int
+    endian: str
+    static: bool
+
+
+@dataclass(frozen=True)
+class Emulator:
+    command: str
+    args: tuple[str, ...]
+    package: str
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    word_bits: int
+    endian: str
+    simd: str
+    ram_mib: int
+    hardware_threads: int
+    toolchain: Toolchain
+    elf: ElfPolicy
+    emulator: Emulator | None
+    source: Path
+
+    @property
+    def has_simd(self) -> bool:
+        return self.simd != "none"
+
+
+# key -> (type, required) for each table; nested tables are validated by their own schema
+_SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
+    "": {"name": (str, True), "description": (str, True), "word_bits": (int, True), "endian": (str, True),
+         "simd": (str, True), "ram_mib": (int, True), "hardware_threads": (int, True),
+         "toolchain": (dict, True), "elf": (dict, True), "emulator": (dict, False)},
+    "toolchain": {"cc": (str, True), "objdump": (str, True), "packages": (list, True), "cflags": (list, True),
+                  "simd_cflags": (list, True), "ldflags": (list, True)},
+    "elf": {"machine": (str, True), "bits": (int, True), "endian": (str, True), "static": (bool, True)},
+    "emulator": {"command": (str, True), "args": (list, True), "package": (str, True)},
+}
+
+
+def _check_table(table: dict[str, Any], section: str, source: Path) -> None:
+    schema = _SCHEMA[section]
+    where = f"{source}: " + (f"[{section}] " if section else "")
+    for key, value in table.items():
+        if key not in schema:
+            raise InputError(f"{where}unknown key '{key}'", f"allowed keys: {', '.join(schema)}")
+        expected, _ = schema[key]
+        if type(value) is not expected:
+            raise InputError(f"{where}key '{key}' must be {expected.__name__}, not {type(value).__name__}")
+        if expected is list and not all(isinstance(item, str) for item in value):
+            raise InputError(f"{where}key '{key}' must be a list of strings")
+        if expected is dict:
+            _check_table(value, key, source)
+    for key, (_, required) in schema.items():
+        if required and key not in table:
+            raise InputError(f"{where}missing key '{key}'")
+
+
+def _native_endian(value: str) -> str:
+    return sys.byteorder if value == "native" else value
+
+
+def _build(data: dict[str, Any], source: Path) -> Target:
+    tc, elf, emu = data["toolchain"], data["elf"], data.get("emulator")
+    if data["simd"] not in SIMD_KINDS:
+        raise InputError(f"{source}: key 'simd' must be one of {', '.join(SIMD_KINDS)}, not '{data['simd']}'")
+    for key, value in (("endian", data["endian"]), ("elf.endian", elf["endian"])):
+        if value not in ("big", "little", "native"):
+            raise InputError(f"{source}: key '{key}' must be big, little or native, not '{value}'")
+    if data["name"] != source.stem:
+        raise InputError(f"{source}: name '{data['name']}' differs from the file name", "rename one of them")
+    bits = elf["bits"] or (64 if sys.maxsize > 2**32 else 32)
+    machine = elf["machine"]
+    if machine == "native":
+        machine = _NATIVE_MACHINES.get(platform.machine().lower(), "unknown")
+    return Target(
+        name=data["name"], description=data["description"], word_bits=data["word_bits"] or bits,
+        endian=_native_endian(data["endian"]), simd=data["simd"], ram_mib=data["ram_mib"],
+        hardware_threads=data["hardware_threads"],
+        toolchain=Toolchain(tc["cc"], tc["objdump"], tuple(tc["packages"]), tuple(tc["cflags"]),
+                            tuple(tc["simd_cflags"]), tuple(tc["ldflags"])),
+        elf=ElfPolicy(machine, bits, _native_endian(elf["endian"]), elf["static"]),
+        emulator=Emulator(emu["command"], tuple(emu["args"]), emu["package"]) if emu else None,
+        source=source,
+    )
+
+
+def load_target_file(path: Path) -> Target:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read target profile {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: invalid TOML: {exc}") from None
+    _check_table(data, "", path)
+    return _build(data, path)
+
+
+def available_targets(directory: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in (directory or targets_dir()).glob("*.toml"))
+
+
+def load_target(name: str, directory: Path | None = None) -> Target:
+    directory = directory or targets_dir()
+    path = directory / f"{name}.toml"
+    if not path.is_file():
+        raise UsageError(f"unknown target '{name}'", f"available targets: {', '.join(available_targets(directory))}")
+    return load_target_file(path)

@@ -1,0 +1,157 @@
+"""Compile rendered sources for a target and produce a checked build with a manifest.
+
+The host toolchain runs the target's cross-gcc from PATH. (A Docker toolchain with the same
+interface is planned: docker/.) Every command is echoed on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .cmd import require_tool, run
+from .elfcheck import check_engine_code, check_header
+from .errors import BuildError
+from .fsutil import sha256_bytes, sha256_file
+from .render import ENGINE_PROGRAM, KERNELTEST_PROGRAM, RenderedSources, render
+from .targets import Target
+
+# The project's C policy, the same on every target: C99, warning-free, and no fused multiply-add
+# in scalar code, so results are bit-identical across targets.
+COMMON_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off")
+LIBS = ("-lm",)
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Build:
+    directory: Path
+    target: Target
+    manifest: dict[str, object]
+
+    @property
+    def engine(self) -> Path:
+        return self.directory / ENGINE_PROGRAM
+
+    @property
+    def kerneltest(self) -> Path | None:
+        path = self.directory / KERNELTEST_PROGRAM
+        return path if path.exists() else None
+
+
+def compiler_version(cc: str) -> str:
+    result = run([cc, "-dumpfullversion"], quiet=True)
+    return result.stdout.decode().strip() or "unknown"
+
+
+def file_flags(target: Target, simd: bool, src_dir: Path) -> list[str]:
+    flags = list(COMMON_CFLAGS) + list(target.toolchain.cflags)
+    if simd:
+        flags += target.toolchain.simd_cflags
+    return flags + [f"-ffile-prefix-map={src_dir}=."]
+
+
+def build_key(target: Target, sources: RenderedSources, version: str) -> str:
+    """A content key for a build: sources, compiler, its version and every flag."""
+    tc = target.toolchain
+    parts = [sources.digest(), tc.cc, version, *COMMON_CFLAGS, *tc.cflags, "|", *tc.simd_cflags, "|", *tc.ldflags]
+    return sha256_bytes("\0".join(parts).encode())
+
+
+def _compile(target: Target, sources: RenderedSources, work: Path, cc: str) -> list[Path]:
+    src_dir = work / "src"
+    src_dir.mkdir()
+    for source in sources.files:
+        (src_dir / source.name).write_text(source.text, encoding="utf-8")
+    objects = []
+    for source in sources.files:
+        if not source.name.endswith(".c"):
+            continue
+        obj = work / "obj" / (source.name[:-2] + ".o")
+        obj.parent.mkdir(exist_ok=True)
+        argv = [cc, *file_flags(target, source.simd, src_dir), "-c", source.name, "-o", obj]
+        _check(run(argv, cwd=src_dir), f"compiling {source.name} for {target.name}")
+        objects.append(obj)
+    return objects
+
+
+def _link(target: Target, sources: RenderedSources, work: Path, cc: str) -> None:
+    for program in sources.programs:
+        objs = [work / "obj" / (name[:-2] + ".o") for name in program.sources]
+        argv = [cc, *target.toolchain.ldflags, "-o", work / program.name, *objs, *LIBS]
+        _check(run(argv, cwd=work), f"linking {program.name} for {target.name}")
+
+
+def _check(result: "object", what: str) -> None:
+    code = getattr(result, "returncode")
+    if code != 0:
+        stderr = getattr(result, "stderr").decode(errors="replace").strip().splitlines()
+        first = next((line for line in stderr if "error" in line), stderr[0] if stderr else "no output")
+        raise BuildError(f"{what} failed: {first.strip()}", "this is a bug in the generated C: please report it")
+
+
+def _manifest(target: Target, sources: RenderedSources, work: Path, version: str,
+              facts: dict[str, str], code: dict[str, int]) -> dict[str, object]:
+    tc = target.toolchain
+    return {
+        "ppc_llm_version": __version__,
+        "target": target.name,
+        "compiler": tc.cc,
+        "compiler_version": version,
+        "cflags": list(COMMON_CFLAGS) + list(tc.cflags),
+        "simd_cflags": list(tc.simd_cflags),
+        "ldflags": list(tc.ldflags) + list(LIBS),
+        "source_sha256": sources.digest(),
+        "binaries": {p.name: {"sha256": sha256_file(work / p.name), "bytes": (work / p.name).stat().st_size}
+                     for p in sources.programs},
+        "elf": facts,
+        "engine_code": code,
+    }
+
+
+def build(target: Target, out_dir: Path) -> Build:
+    """Render, compile, link and check for ``target``; the result replaces ``out_dir`` whole."""
+    cc = require_tool(target.toolchain.cc, target.toolchain.packages[0])
+    sources = render(target)
+    version = compiler_version(cc)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        objects = _compile(target, sources, work, cc)
+        _link(target, sources, work, cc)
+        facts = check_header(work / ENGINE_PROGRAM, target)
+        code = check_engine_code(work / ENGINE_PROGRAM, objects, target) if target.has_simd else {}
+        manifest = _manifest(target, sources, work, version, facts, code)
+        (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        _replace_dir(work, out_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return Build(out_dir, target, manifest)
+
+
+def _replace_dir(new: Path, dest: Path) -> None:
+    """Move ``new`` to ``dest``; an existing ``dest`` is swapped out first and then removed."""
+    old = None
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old.{os.getpid()}")
+        dest.rename(old)
+    new.rename(dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def cached_build(target: Target, cache_root: Path) -> Build:
+    """The build for ``target`` from the cache, building it first when its key is new."""
+    cc = require_tool(target.toolchain.cc, target.toolchain.packages[0])
+    key = build_key(target, render(target), compiler_version(cc))
+    directory = cache_root / "builds" / f"{target.name}-{key[:16]}"
+    manifest_path = directory / MANIFEST
+    if manifest_path.is_file():
+        return Build(directory, target, json.loads(manifest_path.read_text(encoding="utf-8")))
+    return build(target, directory)
