@@ -20,7 +20,8 @@ from .cache import cache_root
 from .emulate import run_user
 from .errors import EXIT_CODES, ToolkitError, UsageError, VerifyError
 from .fsutil import atomic_write_bytes
-from .pipeline import check_options, converted_for, load_model, program_failure
+from .models import Model
+from .pipeline import GenerateOptions, check_options, converted_for, load_model, program_failure
 from .resources import default_checkpoint, default_tokenizer
 from .targets import available_targets, load_target
 from .toolchain import build as build_target, cached_build
@@ -76,7 +77,7 @@ def build(
     """Render the C engine for a target, cross-compile it and check the ELF."""
     profile = load_target(target)
     result = build_target(profile, output or Path("build") / profile.name)
-    code = result.manifest.get("engine_code") or {}
+    code = result.engine_code
     say(f"built {result.engine} for {profile.name} ({profile.description})" +
         (f": {code.get('vmaddfp', 0)} vmaddfp in the engine's code, no VSX" if code else ""))
 
@@ -113,11 +114,10 @@ def run_qemu(
         _verify(model, options, result.stdout)
 
 
-def _verify(model: object, options: object, stdout: bytes) -> None:
+def _verify(model: Model, options: GenerateOptions, stdout: bytes) -> None:
     from . import reference
 
-    ref = reference.generate(model, options.prompt, options.temperature, options.topp,  # type: ignore[attr-defined]
-                             options.seed, options.steps)  # type: ignore[attr-defined]
+    ref = reference.generate(model, options.prompt, options.temperature, options.topp, options.seed, options.steps)
     outcome = reference.compare(ref, stdout)
     if not outcome.ok:
         raise VerifyError(outcome.message)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from .cmd import require_tool, run
 from .errors import BuildError
@@ -50,7 +51,7 @@ def check_header(path: Path, target: Target) -> dict[str, str]:
 def _interpreter(elf: ELFFile) -> str:
     for segment in elf.iter_segments():
         if segment["p_type"] == "PT_INTERP":
-            return str(segment.get_interp_name())
+            return str(segment.get_interp_name())  # type: ignore[attr-defined]
     return ""
 
 
@@ -60,7 +61,9 @@ def defined_functions(objects: list[Path]) -> set[str]:
     for obj in objects:
         with obj.open("rb") as handle:
             symtab = ELFFile(handle).get_section_by_name(".symtab")
-            for sym in symtab.iter_symbols() if symtab else ():
+            if not isinstance(symtab, SymbolTableSection):
+                continue
+            for sym in symtab.iter_symbols():
                 if sym["st_info"]["type"] == "STT_FUNC" and sym["st_shndx"] != "SHN_UNDEF":
                     names.add(sym.name)
     return names

@@ -121,15 +121,18 @@ def decode(data: bytes, source: str) -> Model:
     if len(data) < HEADER_SIZE or not sniff(data):
         raise InputError(f"{source}: not a ppc-llm converted file", "create one with `ppc-llm convert`")
     bo = ENDIANS[file_endian(data, source)]
-    (_, _, version, header_size, alignment, file_size, n_entries, *dims, shared, theta, eps) = struct.unpack_from(
-        bo + "8sIIIIQI7IIff", data, 0)
+    fields = struct.unpack_from(bo + "8sIIIIQI7IIff", data, 0)
+    version, header_size, alignment, file_size, n_entries = (int(v) for v in fields[2:7])
+    dims = [int(v) for v in fields[7:14]]
+    shared, theta, eps = bool(fields[14]), float(fields[15]), float(fields[16])
     if version != FORMAT_VERSION:
         raise InputError(f"{source}: format version {version}, this toolkit reads version {FORMAT_VERSION}",
                          "re-create the file with this version's `ppc-llm convert`")
     if header_size != HEADER_SIZE or file_size != len(data) or alignment == 0:
         raise InputError(f"{source}: header says {file_size} bytes, file has {len(data)}",
                          "the file is truncated or damaged: re-create it with `ppc-llm convert`")
-    config = ModelConfig(*dims, shared_classifier=bool(shared), rope_theta=theta, norm_eps=eps)
+    config = ModelConfig(dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6],
+                         shared_classifier=shared, rope_theta=theta, norm_eps=eps)
     config.validate(source)
     entries = _read_table(data, bo, n_entries, source)
     tensors: dict[str, np.ndarray] = {}

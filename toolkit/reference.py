@@ -5,8 +5,9 @@ logits are bit-identical to those of the C program (built with ``-ffp-contract=o
 as possible:
 
 * every value is a float32 and every operation is rounded to float32 in the C's order: a
-  matmul row is a *sequential* sum over its inputs (``np.add.accumulate``, never ``W @ x`` or
-  ``np.sum``, which reorder the sum), and so are the sums of rmsnorm, softmax and attention;
+  matmul row is a *sequential* sum over its inputs (rows of products added one after another,
+  never ``W @ x`` or ``np.sum`` over a contiguous axis, which reorder the sum), and so are the
+  sums of rmsnorm, softmax and attention;
 * ``expf``, ``sinf``, ``cosf`` and ``powf`` follow glibc's algorithms in float64, so they
   return glibc's float32 results (which are not always the correctly rounded ones);
 * tokenizer and sampler follow ``encode``, ``decode``, ``safe_printf``, ``sample``,
@@ -188,7 +189,8 @@ def _sincos_poly(x: np.ndarray, x2: np.ndarray, negate_cos: np.ndarray, use_cos:
     c0, c1, c2, c3, c4 = (np.where(negate_cos, -c, c) for c in _COS_POLY)
     x4 = x2 * x2
     cosine = (c0 + x2 * c1 + x4 * c2) + (x4 * x2) * (c3 + x2 * c4)
-    return np.where(use_cos, cosine, sine)
+    result: np.ndarray = np.where(use_cos, cosine, sine)
+    return result
 
 
 def _sincosf(y: np.ndarray, cosine: bool) -> np.ndarray:
@@ -208,7 +210,8 @@ def _sincosf(y: np.ndarray, cosine: bool) -> np.ndarray:
         quadrant[large] = n[large] + (bits[large] >> np.uint32(31)).astype(np.int64)
     sign = np.where(top < _TOP12_PIO4, 1.0, _QUADRANT_SIGN[quadrant & 3])
     use_cos = ((n ^ int(cosine)) & 1) != 0
-    out = _sincos_poly(x * sign, x * x, (quadrant & 2) != 0, use_cos).astype(np.float32)
+    with np.errstate(invalid="ignore"):  # inf and NaN inputs: replaced below
+        out = _sincos_poly(x * sign, x * x, (quadrant & 2) != 0, use_cos).astype(np.float32)
     out = np.where(top < _TOP12_TINY, _ONE if cosine else y, out)
     return np.where(top >= _TOP12_INF, F32(np.nan), out)
 
@@ -266,46 +269,60 @@ def powf(x: float, y: float) -> np.float32:
 # --------------------------------------------------------------------------- float32 kernels
 
 
-def _sequential_sum(products: np.ndarray, axis: int) -> np.ndarray:
-    """``float acc = 0.0f; for (...) acc += p;`` along ``axis``, rounded to float32 each step."""
-    partial = np.add.accumulate(products, axis=axis, dtype=np.float32)
-    # Starting from +0.0f as the C does only matters for the sign of an all-(-0) sum.
-    return np.take(partial, -1, axis=axis) + _ZERO
+def _sequential_sum(terms: np.ndarray) -> np.ndarray:
+    """``float acc = 0.0f; for (j...) acc += terms[j];`` over axis 0, for each trailing index.
+
+    ``np.add.reduce`` over axis 0 of a C-contiguous array adds whole rows one after another, so
+    every trailing index gets a sequential float32 sum. Reducing a single row (1-D input, or one
+    trailing element) would be pairwise instead, so those go through ``np.add.accumulate``.
+    """
+    terms = np.ascontiguousarray(terms, dtype=np.float32)
+    if terms.ndim >= 2 and terms[0].size >= 2:
+        total = np.add.reduce(terms, axis=0)
+    else:
+        total = np.add.accumulate(terms, axis=0)[-1]
+    result: np.ndarray = total + _ZERO  # C starts from +0.0f: only an all-(-0) sum's sign changes
+    return result
 
 
 def matmul(w_t: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """run.c ``matmul`` for ``W`` given transposed (``w_t = W.T``, shape (n, d)): W @ x."""
-    return _sequential_sum(w_t * x[:, None], axis=0)
+    """run.c ``matmul`` W @ x, with ``W`` given transposed (``w_t = W.T``, shape (n, d))."""
+    return _sequential_sum(w_t * x[:, None])
 
 
 def rmsnorm(x: np.ndarray, weight: np.ndarray, eps: np.float32) -> np.ndarray:
-    ss = _sequential_sum(x * x, axis=0)
+    ss = _sequential_sum(x * x)
     ss = ss / F32(x.shape[0])
     ss = ss + eps
     ss = _ONE / np.sqrt(ss, dtype=np.float32)
-    return weight * (ss * x)
+    result: np.ndarray = weight * (ss * x)
+    return result
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
-    """run.c ``softmax`` along the last axis (each row independently)."""
-    max_val = np.max(x, axis=-1, keepdims=True)
+    """run.c ``softmax`` over axis 0 (each trailing column independently)."""
+    max_val = np.max(x, axis=0)
     e = expf(x - max_val)
-    total = _sequential_sum(e, axis=-1)
-    return e / np.expand_dims(total, -1)
+    result: np.ndarray = e / _sequential_sum(e)
+    return result
 
 
 def swiglu(hb: np.ndarray, hb2: np.ndarray) -> np.ndarray:
     """``val *= (1.0f / (1.0f + expf(-val))); val *= hb2[i];``"""
-    return (hb * (_ONE / (_ONE + expf(-hb)))) * hb2
+    result: np.ndarray = (hb * (_ONE / (_ONE + expf(-hb)))) * hb2
+    return result
 
 
-def rope_coefficients(config: ModelConfig, pos: int) -> tuple[np.ndarray, np.ndarray]:
-    """(fcr, fci) for each pair (i, i+1), i = 0, 2, ..., dim - 2, at position ``pos``."""
-    head_size = config.head_size
-    head_dim = (np.arange(0, config.dim, 2) % head_size).astype(np.float32)
-    exponent = head_dim / F32(head_size)
-    powed = np.array([powf(config.rope_theta, e) for e in exponent], dtype=np.float32)
-    val = F32(pos) * (_ONE / powed)
+def rope_frequencies(config: ModelConfig) -> np.ndarray:
+    """``1.0f / powf(theta, head_dim / (float)head_size)`` for each pair i = 0, 2, ..., dim - 2."""
+    head_dim = (np.arange(0, config.dim, 2) % config.head_size).astype(np.float32)
+    exponents = head_dim / F32(config.head_size)
+    return _ONE / np.array([powf(config.rope_theta, e) for e in exponents], dtype=np.float32)
+
+
+def rope_coefficients(frequencies: np.ndarray, pos: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fcr, fci) = (cosf(pos * freq), sinf(pos * freq)) for each pair."""
+    val = F32(pos) * frequencies
     return cosf(val), sinf(val)
 
 
@@ -365,13 +382,13 @@ class Transformer:
         self.value_cache = np.zeros_like(self.key_cache)
         self.head_to_kv = np.arange(c.n_heads) // (c.n_heads // c.n_kv_heads)
         self.sqrt_head_size = np.sqrt(F32(c.head_size), dtype=np.float32)
-        self._rope: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.frequencies = rope_frequencies(c)
 
     def forward(self, token: int, pos: int) -> np.ndarray:
         """Logits (float32, vocab_size) for ``token`` at ``pos``; fills the cache at ``pos``."""
         c = self.config
         x = self.embeddings[token].copy()
-        fcr, fci = self._rope_at(pos)
+        fcr, fci = rope_coefficients(self.frequencies, pos)
         half_kv = c.kv_dim // 2
         for index, layer in enumerate(self.layers):
             xb = rmsnorm(x, layer.rms_att, self.eps)
@@ -385,21 +402,17 @@ class Transformer:
         x = rmsnorm(x, self.rms_final, self.eps)
         return matmul(self.classifier_t, x)
 
-    def _rope_at(self, pos: int) -> tuple[np.ndarray, np.ndarray]:
-        if pos not in self._rope:
-            self._rope[pos] = rope_coefficients(self.config, pos)
-        return self._rope[pos]
-
     def _attention(self, layer: int, q: np.ndarray, pos: int) -> np.ndarray:
-        """Multi-head attention over positions 0..pos; returns xb (dim,)."""
+        """Multi-head attention of ``q`` over positions 0..pos; returns xb (dim,)."""
         c = self.config
         steps = pos + 1
         shape = (steps, c.n_kv_heads, c.head_size)
         keys = self.key_cache[layer, :steps].reshape(shape)[:, self.head_to_kv]  # (T, H, hs)
         values = self.value_cache[layer, :steps].reshape(shape)[:, self.head_to_kv]
-        scores = _sequential_sum(keys * q.reshape(c.n_heads, c.head_size), axis=2)  # (T, H)
-        att = softmax((scores / self.sqrt_head_size).T)  # (H, T)
-        xb = _sequential_sum(att.T[:, :, None] * values, axis=0)  # (H, hs)
+        q_t = q.reshape(c.n_heads, c.head_size).T  # (hs, H)
+        products = np.multiply(keys.transpose(2, 0, 1), q_t[:, None, :], order="C")  # (hs, T, H)
+        att = softmax(_sequential_sum(products) / self.sqrt_head_size)  # (T, H)
+        xb = _sequential_sum(att[:, :, None] * values)  # (H, hs)
         return xb.reshape(c.dim)
 
 
@@ -742,16 +755,14 @@ def _spans(steps: list[StepRecord]) -> list[tuple[int, int]]:
     return spans
 
 
-def _suspects(spans: list[tuple[int, int]], divergence: int) -> tuple[list[int], int]:
-    """Steps whose token may be the first that differs, and the one to report by default.
+def _suspects(spans: list[tuple[int, int]], divergence: int) -> list[int]:
+    """Steps whose token may be the first one the program chose differently.
 
-    The program's token at the first differing step prints bytes from that step's start on,
-    so the step is one that contains the first differing byte, or one whose piece ends right
-    there (the program's token extended it, or printed where the reference printed nothing).
+    That token prints from its step's start on, so it is the step whose piece contains the
+    first differing byte, or one whose piece ends right there (the program's token extended it,
+    or printed where the reference printed nothing, or went on where the reference stopped).
     """
-    suspects = [k for k, (start, end) in enumerate(spans) if start <= divergence <= end]
-    containing = [k for k in suspects if spans[k][0] <= divergence < spans[k][1]]
-    return suspects, containing[0] if containing else suspects[-1]
+    return [k for k, (start, end) in enumerate(spans) if start <= divergence <= end]
 
 
 def _mismatch_message(reference: Generation, actual: bytes, step: int, start: int) -> str:
@@ -763,27 +774,37 @@ def _mismatch_message(reference: Generation, actual: bytes, step: int, start: in
             f"(after {before!r})")
 
 
+def _end_message(reference: Generation, actual: bytes, divergence: int) -> str:
+    last = len(reference.steps) - 1
+    where = f"the last step ({last}, position {reference.steps[last].pos})" if last >= 0 else "no step"
+    return (f"first mismatch after {where}: "
+            f"the reference ends with {reference.text[divergence:]!r} but the program printed "
+            f"{actual[divergence:divergence + _CONTEXT_BYTES]!r} "
+            f"(after {reference.text[max(0, divergence - _CONTEXT_BYTES):divergence]!r})")
+
+
 def compare(reference: Generation, actual_stdout: bytes, tie_margin: float = 1e-4) -> Comparison:
-    """Check a program's stdout against the reference; a divergence at a near-tie passes."""
+    """Check a program's stdout against the reference; a divergence at a near-tie passes.
+
+    The divergence is attributed to the steps whose printed pieces meet the first differing
+    byte; when the closest of them was a near-tie (margin below ``tie_margin``) the outputs are
+    accepted as agreeing up to there, since a last-bit difference may flip such a choice.
+    """
     if actual_stdout == reference.text:
         return Comparison(True, f"verified: {len(reference.steps)} tokens identical to the NumPy "
                                 f"reference ({len(reference.text)} bytes)")
     divergence = _common_prefix(reference.text, actual_stdout)
     spans = _spans(reference.steps)
-    if not spans:
-        return Comparison(False, f"first mismatch at byte {divergence}: the reference printed "
-                                 f"{reference.text!r} but the program printed "
-                                 f"{actual_stdout[:_CONTEXT_BYTES]!r}")
-    suspects, step = _suspects(spans, divergence)
-    tied = min(suspects, key=lambda k: reference.steps[k].margin)
-    margin = reference.steps[tied].margin
-    if margin < tie_margin:
-        return Comparison(True, f"outputs agree up to step {tied} (byte {divergence}) and diverge "
-                                f"there at a near-tie (margin {margin:.3g} < {tie_margin:g}); "
-                                f"comparison stopped there")
-    if divergence >= spans[-1][1]:
-        last = reference.steps[-1]
-        return Comparison(False, f"first mismatch after step {len(spans) - 1} (position {last.pos}): "
-                                 f"the reference output ends but the program printed "
-                                 f"{actual_stdout[divergence:divergence + _CONTEXT_BYTES]!r}")
+    suspects = _suspects(spans, divergence)
+    if suspects:
+        tied = min(suspects, key=lambda k: reference.steps[k].margin)
+        margin = reference.steps[tied].margin
+        if margin < tie_margin:
+            return Comparison(True, f"outputs agree up to step {tied} (byte {divergence}) and "
+                                    f"diverge there at a near-tie (margin {margin:.3g} < "
+                                    f"{tie_margin:g}); comparison stopped there")
+    containing = [k for k in suspects if spans[k][0] <= divergence < spans[k][1]]
+    if not containing:
+        return Comparison(False, _end_message(reference, actual_stdout, divergence))
+    step = containing[0]
     return Comparison(False, _mismatch_message(reference, actual_stdout, step, spans[step][0]))

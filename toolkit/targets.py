@@ -67,7 +67,7 @@ class Target:
 
 
 # key -> (type, required) for each table; nested tables are validated by their own schema
-_SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
+_SCHEMA: dict[str, dict[str, tuple[type[Any], bool]]] = {
     "": {"name": (str, True), "description": (str, True), "word_bits": (int, True), "endian": (str, True),
          "simd": (str, True), "ram_mib": (int, True), "hardware_threads": (int, True),
          "toolchain": (dict, True), "elf": (dict, True), "emulator": (dict, False)},
@@ -87,9 +87,9 @@ def _check_table(table: dict[str, Any], section: str, source: Path) -> None:
         expected, _ = schema[key]
         if type(value) is not expected:
             raise InputError(f"{where}key '{key}' must be {expected.__name__}, not {type(value).__name__}")
-        if expected is list and not all(isinstance(item, str) for item in value):
+        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
             raise InputError(f"{where}key '{key}' must be a list of strings")
-        if expected is dict:
+        if isinstance(value, dict):
             _check_table(value, key, source)
     for key, (_, required) in schema.items():
         if required and key not in table:

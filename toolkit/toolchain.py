@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,12 @@ class Build:
     @property
     def engine(self) -> Path:
         return self.directory / ENGINE_PROGRAM
+
+    @property
+    def engine_code(self) -> dict[str, int]:
+        """Instruction counts from the engine-code check (empty for targets without SIMD)."""
+        code = self.manifest.get("engine_code")
+        return {str(k): int(v) for k, v in code.items()} if isinstance(code, dict) else {}
 
     @property
     def kerneltest(self) -> Path | None:
@@ -74,7 +81,7 @@ def _compile(target: Target, sources: RenderedSources, work: Path, cc: str) -> l
             continue
         obj = work / "obj" / (source.name[:-2] + ".o")
         obj.parent.mkdir(exist_ok=True)
-        argv = [cc, *file_flags(target, source.simd, src_dir), "-c", source.name, "-o", obj]
+        argv: list[str | Path] = [cc, *file_flags(target, source.simd, src_dir), "-c", source.name, "-o", obj]
         _check(run(argv, cwd=src_dir), f"compiling {source.name} for {target.name}")
         objects.append(obj)
     return objects
@@ -83,14 +90,13 @@ def _compile(target: Target, sources: RenderedSources, work: Path, cc: str) -> l
 def _link(target: Target, sources: RenderedSources, work: Path, cc: str) -> None:
     for program in sources.programs:
         objs = [work / "obj" / (name[:-2] + ".o") for name in program.sources]
-        argv = [cc, *target.toolchain.ldflags, "-o", work / program.name, *objs, *LIBS]
+        argv: list[str | Path] = [cc, *target.toolchain.ldflags, "-o", work / program.name, *objs, *LIBS]
         _check(run(argv, cwd=work), f"linking {program.name} for {target.name}")
 
 
-def _check(result: "object", what: str) -> None:
-    code = getattr(result, "returncode")
-    if code != 0:
-        stderr = getattr(result, "stderr").decode(errors="replace").strip().splitlines()
+def _check(result: subprocess.CompletedProcess[bytes], what: str) -> None:
+    if result.returncode != 0:
+        stderr = result.stderr.decode(errors="replace").strip().splitlines()
         first = next((line for line in stderr if "error" in line), stderr[0] if stderr else "no output")
         raise BuildError(f"{what} failed: {first.strip()}", "this is a bug in the generated C: please report it")
 
