@@ -53,6 +53,7 @@ def convert(
     checkpoint: Annotated[Path, typer.Argument(help="llama2.c checkpoint (.bin) or a converted file")],
     tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", "-z", help="llama2.c tokenizer.bin (embedded in the output)")] = None,
     endian: Annotated[str, typer.Option("--endian", help="byte order of the output: big or little")] = "big",
+    quant: Annotated[str, typer.Option("--quant", help="matrix weights: f32, q8_0 or q4_0 (groups of 32)")] = "f32",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="output file (default: NAME.be.bin / NAME.le.bin here)")] = None,
 ) -> None:
     """Convert model weights (and tokenizer) to the target's byte order and alignment."""
@@ -62,10 +63,10 @@ def convert(
     out = output or Path(f"{checkpoint.stem}.{'be' if endian == 'big' else 'le'}.bin")
     if out.is_dir():
         raise UsageError(f"--output {out} is a directory", "give a file name")
-    payload = fmt.encode(model, endian)
+    payload = fmt.encode(model, endian, quant)
     atomic_write_bytes(out, payload)
     cfg = model.config
-    say(f"wrote {out} ({len(payload):,} bytes, {endian}-endian, format v{fmt.FORMAT_VERSION}): dim {cfg.dim}, "
+    say(f"wrote {out} ({len(payload):,} bytes, {endian}-endian, {quant}, format v{fmt.FORMAT_VERSION}): dim {cfg.dim}, "
         f"{cfg.n_layers} layers, {cfg.n_heads} heads, vocab {cfg.vocab_size}, context {cfg.seq_len}")
 
 
@@ -93,6 +94,8 @@ def run_qemu(
     steps: Annotated[int, typer.Option("-n", "--steps", help="positions incl. the prompt; 0 = whole context")] = 256,
     prompt: Annotated[Optional[str], typer.Option("-i", "--prompt", help="prompt text (default: empty)")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="compare with the NumPy reference; exit 7 on mismatch")] = False,
+    quant: Annotated[Optional[str], typer.Option("--quant", help="convert the matrices to f32, q8_0 or q4_0 first (default: as the file is)")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="worker threads (default: the target's hardware threads)")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds before the run is abandoned")] = 600.0,
 ) -> None:
     """Build and convert what is needed (cached), run the engine under QEMU, print its text."""
@@ -101,8 +104,13 @@ def run_qemu(
         checkpoint, tokenizer = default_checkpoint(), tokenizer or default_tokenizer()
     profile = load_target(target)
     cache = cache_root()
-    model_path, model = converted_for(profile, checkpoint, tokenizer, cache)
-    result = run_user(profile, cached_build(profile, cache).engine, [str(model_path), *options.argv()], timeout)
+    if quant is not None and quant not in fmt.QUANT_DTYPES:
+        raise UsageError(f"--quant {quant}: must be one of {', '.join(fmt.QUANT_DTYPES)}")
+    if threads is not None and not 1 <= threads <= max(1, profile.hardware_threads) * 8:
+        raise UsageError(f"--threads {threads}: must be between 1 and {max(1, profile.hardware_threads) * 8}")
+    model_path, model = converted_for(profile, checkpoint, tokenizer, cache, quant)
+    extra = ["-T", str(threads)] if threads is not None else []
+    result = run_user(profile, cached_build(profile, cache).engine, [str(model_path), *options.argv(), *extra], timeout)
     sys.stdout.buffer.write(result.stdout)
     sys.stdout.flush()
     sys.stderr.buffer.write(result.stderr)

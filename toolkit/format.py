@@ -14,13 +14,16 @@ Layout, every integer and float in the file's byte order (``endian``):
     64      4     shared classifier (0 or 1)
     68      4     rope theta (f32)
     72      4     rms norm epsilon (f32)
-    76      52    reserved, zero
+    76      4     weight quantization of the matrices: a dtype code (0 f32, 2 q8_0, 3 q4_0)
+    80      48    reserved, zero
     128     64*n  tensor table, sorted by offset: name (32 bytes, NUL padded ASCII), dtype (u32),
                   ndim (u32), dims[3] (u32), reserved (u32), offset (u64)
     ...           tensor data, each at a multiple of ALIGNMENT, zero padding between
 
 dtype 0 is f32; dtype 1 is raw bytes (the tokenizer blob, llama2.c tokenizer.bin layout in the
-file's byte order).
+file's byte order); dtypes 2 (q8_0) and 3 (q4_0) are block-quantized codes, whose float32 scales
+are the tensor NAME.scales (layout in toolkit/quant.py). Norms always stay f32; the matrices
+(MATRICES) are all f32 or all of the file's weight quantization.
 """
 
 from __future__ import annotations
@@ -31,19 +34,27 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .models import Model, ModelConfig
+from . import quant as qmod
+from .errors import InputError, UsageError
+from .models import Model, ModelConfig, Tensor
 from .models.llama2c import parse_tokenizer, tokenizer_bytes
+from .quant import QuantTensor
 
 MAGIC = b"PPCLLM\0\0"
 BOM = 0x0A0B0C0D
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HEADER_SIZE = 128
 ENTRY_SIZE = 64
 ALIGNMENT = 64
 NAME_BYTES = 32
 DTYPE_F32 = 0
 DTYPE_BYTES = 1
+DTYPE_Q8_0 = 2
+DTYPE_Q4_0 = 3
+QUANT_DTYPES = {"f32": DTYPE_F32, "q8_0": DTYPE_Q8_0, "q4_0": DTYPE_Q4_0}
+QUANT_NAMES = {code: name for name, code in QUANT_DTYPES.items()}
+MATRICES = ("tok_embeddings", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "wcls")
+SCALES_SUFFIX = ".scales"
 TOKENIZER_TENSOR = "tokenizer"
 ENDIANS = {"big": ">", "little": "<"}
 
@@ -57,6 +68,8 @@ class TensorEntry:
 
     @property
     def nbytes(self) -> int:
+        if self.dtype in (DTYPE_Q8_0, DTYPE_Q4_0):
+            return qmod.code_nbytes(QUANT_NAMES[self.dtype], self.dims)
         return int(np.prod(self.dims)) * (4 if self.dtype == DTYPE_F32 else 1)
 
 
@@ -64,41 +77,55 @@ def _align(n: int) -> int:
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
-def _layout(model: Model, tok_blob: bytes) -> list[TensorEntry]:
-    shapes: list[tuple[str, int, tuple[int, ...]]] = [
-        (name, DTYPE_F32, tuple(t.shape)) for name, t in model.tensors.items()
-    ]
-    shapes.append((TOKENIZER_TENSOR, DTYPE_BYTES, (len(tok_blob),)))
-    offset = _align(HEADER_SIZE + ENTRY_SIZE * len(shapes))
-    entries = []
-    for name, dtype, dims in shapes:
-        entry = TensorEntry(name, dtype, dims, offset)
-        entries.append(entry)
-        offset = _align(offset + entry.nbytes)
-    return entries
+def _payloads(model: Model, quant: str, bo: str) -> list[tuple[str, int, tuple[int, ...], bytes]]:
+    """(name, dtype, dims, bytes) of every tensor in file order, matrices quantized as asked."""
+    out: list[tuple[str, int, tuple[int, ...], bytes]] = []
+    for name, tensor in model.tensors.items():
+        if name in MATRICES and quant != "f32":
+            q = _as_quant(tensor, quant)
+            out.append((name, QUANT_DTYPES[quant], q.shape, qmod.encode_codes(q)))
+            out.append((name + SCALES_SUFFIX, DTYPE_F32, tuple(q.scales.shape), _f32_bytes(q.scales, bo)))
+        else:
+            dense = qmod.dequantize(tensor) if isinstance(tensor, QuantTensor) else tensor
+            out.append((name, DTYPE_F32, tuple(dense.shape), _f32_bytes(dense, bo)))
+    return out
 
 
-def encode(model: Model, endian: str) -> bytes:
-    """The converted file's bytes for ``model`` in byte order ``endian`` ('big' or 'little')."""
+def _as_quant(tensor: Tensor, quant: str) -> QuantTensor:
+    if isinstance(tensor, QuantTensor):
+        return tensor if tensor.kind == quant else qmod.quantize(qmod.dequantize(tensor), quant)
+    return qmod.quantize(tensor, quant)
+
+
+def _f32_bytes(array: np.ndarray, bo: str) -> bytes:
+    return np.ascontiguousarray(array, dtype=bo + "f4").tobytes()
+
+
+def encode(model: Model, endian: str, quant: str = "f32") -> bytes:
+    """The converted file's bytes for ``model`` in byte order ``endian`` ('big' or 'little'),
+    its matrices quantized as ``quant`` ('f32', 'q8_0' or 'q4_0')."""
+    if quant not in QUANT_DTYPES:
+        raise UsageError(f"--quant {quant}: must be one of {', '.join(QUANT_DTYPES)}")
     bo = ENDIANS[endian]
     cfg = model.config
     tok_blob = tokenizer_bytes(model.tokenizer, bo)
-    entries = _layout(model, tok_blob)
-    last = entries[-1]
-    file_size = last.offset + last.nbytes
+    payloads = _payloads(model, quant, bo) + [(TOKENIZER_TENSOR, DTYPE_BYTES, (len(tok_blob),), tok_blob)]
+    offset = _align(HEADER_SIZE + ENTRY_SIZE * len(payloads))
+    entries = []
+    for name, dtype, dims, payload in payloads:
+        entries.append(TensorEntry(name, dtype, dims, offset))
+        offset = _align(offset + len(payload))
+    file_size = entries[-1].offset + len(payloads[-1][3])
     out = bytearray(file_size)
-    struct.pack_into(bo + "8sIIIIQI7IIff", out, 0, MAGIC, BOM, FORMAT_VERSION, HEADER_SIZE, ALIGNMENT,
+    struct.pack_into(bo + "8sIIIIQI7IIffI", out, 0, MAGIC, BOM, FORMAT_VERSION, HEADER_SIZE, ALIGNMENT,
                      file_size, len(entries), cfg.dim, cfg.hidden_dim, cfg.n_layers, cfg.n_heads,
                      cfg.n_kv_heads, cfg.vocab_size, cfg.seq_len, int(cfg.shared_classifier),
-                     cfg.rope_theta, cfg.norm_eps)
-    for i, entry in enumerate(entries):
+                     cfg.rope_theta, cfg.norm_eps, QUANT_DTYPES[quant])
+    for i, (entry, (_, _, _, payload)) in enumerate(zip(entries, payloads)):
+        assert entry.nbytes == len(payload), entry.name
         dims = tuple(entry.dims) + (0,) * (3 - len(entry.dims))
         struct.pack_into(bo + f"{NAME_BYTES}sII3IIQ", out, HEADER_SIZE + i * ENTRY_SIZE,
                          entry.name.encode("ascii"), entry.dtype, len(entry.dims), *dims, 0, entry.offset)
-        if entry.dtype == DTYPE_BYTES:
-            payload = tok_blob
-        else:
-            payload = np.ascontiguousarray(model.tensors[entry.name], dtype=bo + "f4").tobytes()
         out[entry.offset:entry.offset + entry.nbytes] = payload
     return bytes(out)
 
@@ -121,10 +148,10 @@ def decode(data: bytes, source: str) -> Model:
     if len(data) < HEADER_SIZE or not sniff(data):
         raise InputError(f"{source}: not a ppc-llm converted file", "create one with `ppc-llm convert`")
     bo = ENDIANS[file_endian(data, source)]
-    fields = struct.unpack_from(bo + "8sIIIIQI7IIff", data, 0)
+    fields = struct.unpack_from(bo + "8sIIIIQI7IIffI", data, 0)
     version, header_size, alignment, file_size, n_entries = (int(v) for v in fields[2:7])
     dims = [int(v) for v in fields[7:14]]
-    shared, theta, eps = bool(fields[14]), float(fields[15]), float(fields[16])
+    shared, theta, eps, quant_code = bool(fields[14]), float(fields[15]), float(fields[16]), int(fields[17])
     if version != FORMAT_VERSION:
         raise InputError(f"{source}: format version {version}, this toolkit reads version {FORMAT_VERSION}",
                          "re-create the file with this version's `ppc-llm convert`")
@@ -134,15 +161,14 @@ def decode(data: bytes, source: str) -> Model:
     config = ModelConfig(dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6],
                          shared_classifier=shared, rope_theta=theta, norm_eps=eps)
     config.validate(source)
+    if quant_code not in QUANT_NAMES:
+        raise InputError(f"{source}: unknown weight quantization code {quant_code}",
+                         "re-create the file with this version's `ppc-llm convert`")
     entries = _read_table(data, bo, n_entries, source)
-    tensors: dict[str, np.ndarray] = {}
-    expected = config.tensor_shapes()
-    for name, shape in expected.items():
-        entry = entries.get(name)
-        if entry is None or entry.dtype != DTYPE_F32 or entry.dims != shape:
-            raise InputError(f"{source}: tensor {name} is missing or has the wrong shape (want {shape})")
-        raw = np.frombuffer(data, dtype=bo + "f4", count=int(np.prod(shape)), offset=entry.offset)
-        tensors[name] = raw.astype(np.float32).reshape(shape)
+    tensors: dict[str, Tensor] = {}
+    for name, shape in config.tensor_shapes().items():
+        dtype = quant_code if name in MATRICES else DTYPE_F32
+        tensors[name] = _read_tensor(data, bo, entries, name, shape, dtype, source)
     tok = entries.get(TOKENIZER_TENSOR)
     if tok is None or tok.dtype != DTYPE_BYTES:
         raise InputError(f"{source}: no embedded tokenizer", "re-create the file with `ppc-llm convert --tokenizer`")
@@ -150,6 +176,25 @@ def decode(data: bytes, source: str) -> Model:
     if tokenizer.vocab_size != config.vocab_size:
         raise InputError(f"{source}: embedded tokenizer has {tokenizer.vocab_size} tokens, model has {config.vocab_size}")
     return Model(config, tensors, tokenizer)
+
+
+def _f32_at(data: bytes, bo: str, entry: TensorEntry) -> np.ndarray:
+    raw = np.frombuffer(data, dtype=bo + "f4", count=int(np.prod(entry.dims)), offset=entry.offset)
+    return raw.astype(np.float32).reshape(entry.dims)
+
+
+def _read_tensor(data: bytes, bo: str, entries: dict[str, TensorEntry], name: str, shape: tuple[int, ...],
+                 dtype: int, source: str) -> Tensor:
+    entry = entries.get(name)
+    if entry is None or entry.dtype != dtype or entry.dims != shape:
+        raise InputError(f"{source}: tensor {name} is missing or has the wrong type or shape (want {shape})")
+    if dtype == DTYPE_F32:
+        return _f32_at(data, bo, entry)
+    scales = entries.get(name + SCALES_SUFFIX)
+    if scales is None or scales.dtype != DTYPE_F32 or scales.dims != qmod.scales_shape(shape):
+        raise InputError(f"{source}: tensor {name}{SCALES_SUFFIX} is missing or has the wrong shape")
+    raw = data[entry.offset:entry.offset + entry.nbytes]
+    return qmod.decode_codes(QUANT_NAMES[dtype], raw, shape, _f32_at(data, bo, scales))
 
 
 def _read_table(data: bytes, bo: str, n_entries: int, source: str) -> dict[str, TensorEntry]:

@@ -53,21 +53,25 @@ def load_model(checkpoint: Path, tokenizer: Path | None) -> Model:
     return fmt.read_any(checkpoint, tokenizer)
 
 
-def converted_for(target: Target, checkpoint: Path, tokenizer: Path | None, cache: Path) -> tuple[Path, Model]:
-    """A converted file in the target's byte order (the checkpoint itself when it already is one),
-    converting into the cache keyed by the inputs' content, and the model it holds."""
+def converted_for(target: Target, checkpoint: Path, tokenizer: Path | None, cache: Path,
+                  quant: str | None = None) -> tuple[Path, Model]:
+    """A converted file in the target's byte order and the asked quantization (None: the file's
+    own, f32 for a llama2.c checkpoint): the checkpoint itself when it already is one, else a
+    conversion into the cache keyed by the inputs' content. Also the model the file holds."""
     data = read_bytes(checkpoint, "checkpoint")
-    if fmt.sniff(data) and fmt.file_endian(data, str(checkpoint)) == target.endian:
-        return checkpoint, fmt.decode(data, str(checkpoint))
-    parts = [data, read_bytes(tokenizer, "tokenizer") if tokenizer and not fmt.sniff(data) else b"",
-             target.endian.encode(), str(fmt.FORMAT_VERSION).encode()]
+    source = fmt.decode(data, str(checkpoint)) if fmt.sniff(data) else None
+    wanted = quant or (source.quant if source else "f32")
+    if source is not None and fmt.file_endian(data, str(checkpoint)) == target.endian and source.quant == wanted:
+        return checkpoint, source
+    parts = [data, read_bytes(tokenizer, "tokenizer") if tokenizer and source is None else b"",
+             target.endian.encode(), wanted.encode(), str(fmt.FORMAT_VERSION).encode()]
     key = sha256_bytes(b"\0".join(sha256_bytes(p).encode() for p in parts))
-    path = cache / "models" / f"{checkpoint.stem}-{target.endian}-{key[:16]}.bin"
-    model = fmt.decode(data, str(checkpoint)) if fmt.sniff(data) else load_model(checkpoint, tokenizer)
+    path = cache / "models" / f"{checkpoint.stem}-{target.endian}-{wanted}-{key[:16]}.bin"
+    model = source if source is not None else load_model(checkpoint, tokenizer)
     if not path.is_file():
-        print(f"converting {checkpoint.name} to {target.endian}-endian: {path}", file=sys.stderr)
-        atomic_write_bytes(path, fmt.encode(model, target.endian))
-    return path, model
+        print(f"converting {checkpoint.name} to {target.endian}-endian {wanted}: {path}", file=sys.stderr)
+        atomic_write_bytes(path, fmt.encode(model, target.endian, wanted))
+    return path, fmt.decode(path.read_bytes(), str(path)) if wanted != model.quant else model
 
 
 def program_failure(name: str, target: Target, returncode: int, stderr: bytes) -> RunError:

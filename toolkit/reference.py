@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, getcontext
 
 import numpy as np
 
+from . import quant
 from .errors import UsageError
-from .models import Model, ModelConfig, Tokenizer
+from .models import Model, ModelConfig, Tensor, Tokenizer
+from .quant import QuantTensor
 
 __all__ = [
     "BOS",
@@ -338,23 +341,40 @@ def _rotate(vec: np.ndarray, fcr: np.ndarray, fci: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- transformer
 
 
+Linear = Callable[[np.ndarray], np.ndarray]
+"""x -> W @ x, for a dense or a block-quantized W."""
+
+
 @dataclass(frozen=True)
 class _Layer:
-    """One layer's weights; matrices transposed to (in, out) so a column is contiguous."""
+    """One layer's weights: norms, and matrices as Linear maps."""
 
     rms_att: np.ndarray
-    wq_t: np.ndarray
-    wk_t: np.ndarray
-    wv_t: np.ndarray
-    wo_t: np.ndarray
+    wq: Linear
+    wk: Linear
+    wv: Linear
+    wo: Linear
     rms_ffn: np.ndarray
-    w1_t: np.ndarray
-    w2_t: np.ndarray
-    w3_t: np.ndarray
+    w1: Linear
+    w2: Linear
+    w3: Linear
 
 
-def _transposed(matrix: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(matrix, dtype=np.float32).T)
+def _linear(matrix: Tensor) -> Linear:
+    """A dense matrix as run.c's matmul (transposed once so a column is contiguous), a quantized
+    one as the engine's quantized kernel (toolkit.quant.matvec)."""
+    if isinstance(matrix, QuantTensor):
+        return functools.partial(quant.matvec, matrix)
+    return functools.partial(matmul, np.ascontiguousarray(np.asarray(matrix, dtype=np.float32).T))
+
+
+def _layer_matrix(tensor: Tensor, index: int) -> Tensor:
+    return tensor.rows_of(index) if isinstance(tensor, QuantTensor) else tensor[index]
+
+
+def _dense(tensor: Tensor) -> np.ndarray:
+    """Float32 values (an embedding table is looked up dequantized, as the engine does)."""
+    return quant.dequantize(tensor) if isinstance(tensor, QuantTensor) else np.asarray(tensor, dtype=np.float32)
 
 
 def _vector(vector: np.ndarray) -> np.ndarray:
@@ -369,20 +389,24 @@ class Transformer:
         t = model.tensors
         self.config = c
         self.eps = F32(c.norm_eps)
-        self.embeddings = _vector(t["tok_embeddings"])
-        self.layers = [
-            _Layer(_vector(t["rms_att"][i]), _transposed(t["wq"][i]), _transposed(t["wk"][i]),
-                   _transposed(t["wv"][i]), _transposed(t["wo"][i]), _vector(t["rms_ffn"][i]),
-                   _transposed(t["w1"][i]), _transposed(t["w2"][i]), _transposed(t["w3"][i]))
-            for i in range(c.n_layers)
-        ]
-        self.rms_final = _vector(t["rms_final"])
-        self.classifier_t = _transposed(model.classifier())
+        self.embeddings = _vector(_dense(t["tok_embeddings"]))
+        norms = {name: _dense(t[name]) for name in ("rms_att", "rms_ffn", "rms_final")}
+        self.layers = [self._layer(t, norms, i) for i in range(c.n_layers)]
+        self.rms_final = _vector(norms["rms_final"])
+        self.classifier = _linear(model.classifier())
         self.key_cache = np.zeros((c.n_layers, c.seq_len, c.kv_dim), dtype=np.float32)
         self.value_cache = np.zeros_like(self.key_cache)
         self.head_to_kv = np.arange(c.n_heads) // (c.n_heads // c.n_kv_heads)
         self.sqrt_head_size = np.sqrt(F32(c.head_size), dtype=np.float32)
         self.frequencies = rope_frequencies(c)
+
+    @staticmethod
+    def _layer(t: dict[str, Tensor], norms: dict[str, np.ndarray], i: int) -> _Layer:
+        def lin(name: str) -> Linear:
+            return _linear(_layer_matrix(t[name], i))
+
+        return _Layer(_vector(norms["rms_att"][i]), lin("wq"), lin("wk"), lin("wv"), lin("wo"),
+                      _vector(norms["rms_ffn"][i]), lin("w1"), lin("w2"), lin("w3"))
 
     def forward(self, token: int, pos: int) -> np.ndarray:
         """Logits (float32, vocab_size) for ``token`` at ``pos``; fills the cache at ``pos``."""
@@ -392,15 +416,15 @@ class Transformer:
         half_kv = c.kv_dim // 2
         for index, layer in enumerate(self.layers):
             xb = rmsnorm(x, layer.rms_att, self.eps)
-            q = _rotate(matmul(layer.wq_t, xb), fcr, fci)
-            self.key_cache[index, pos] = _rotate(matmul(layer.wk_t, xb), fcr[:half_kv], fci[:half_kv])
-            self.value_cache[index, pos] = matmul(layer.wv_t, xb)
-            x = x + matmul(layer.wo_t, self._attention(index, q, pos))
+            q = _rotate(layer.wq(xb), fcr, fci)
+            self.key_cache[index, pos] = _rotate(layer.wk(xb), fcr[:half_kv], fci[:half_kv])
+            self.value_cache[index, pos] = layer.wv(xb)
+            x = x + layer.wo(self._attention(index, q, pos))
             xb = rmsnorm(x, layer.rms_ffn, self.eps)
-            hb = swiglu(matmul(layer.w1_t, xb), matmul(layer.w3_t, xb))
-            x = x + matmul(layer.w2_t, hb)
+            hb = swiglu(layer.w1(xb), layer.w3(xb))
+            x = x + layer.w2(hb)
         x = rmsnorm(x, self.rms_final, self.eps)
-        return matmul(self.classifier_t, x)
+        return self.classifier(x)
 
     def _attention(self, layer: int, q: np.ndarray, pos: int) -> np.ndarray:
         """Multi-head attention of ``q`` over positions 0..pos; returns xb (dim,)."""

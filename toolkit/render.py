@@ -57,17 +57,18 @@ def _environment() -> jinja2.Environment:
 def _context(target: Target) -> dict[str, object]:
     return {
         "version": __version__,
-        "target": {"name": target.name, "description": target.description, "simd": target.simd},
+        "target": {"name": target.name, "description": target.description, "simd": target.simd,
+                   "threads": target.hardware_threads},
         "fmt": {"version": fmt.FORMAT_VERSION, "header_size": fmt.HEADER_SIZE, "entry_size": fmt.ENTRY_SIZE,
                 "name_bytes": fmt.NAME_BYTES, "bom": fmt.BOM, "dtype_f32": fmt.DTYPE_F32,
-                "dtype_bytes": fmt.DTYPE_BYTES},
+                "dtype_bytes": fmt.DTYPE_BYTES, "dtype_q8_0": fmt.DTYPE_Q8_0, "dtype_q4_0": fmt.DTYPE_Q4_0},
     }
 
 
 def _file_plan(target: Target) -> list[tuple[str, bool]]:
     """(output name, uses SIMD flags) for every file this target needs."""
-    plan = [("ppcllm_config.h", False), ("ppcllm.h", False), ("kernels.h", False),
-            ("kernels_scalar.c", False), ("ppcllm.c", False), ("main.c", False)]
+    plan = [("ppcllm_config.h", False), ("ppcllm.h", False), ("kernels.h", False), ("pool.h", False),
+            ("kernels_scalar.c", False), ("pool.c", False), ("ppcllm.c", False), ("main.c", False)]
     if target.has_simd:
         plan += [(f"kernels_{target.simd}.c", True), ("kerneltest.c", False)]
     return plan
@@ -75,7 +76,7 @@ def _file_plan(target: Target) -> list[tuple[str, bool]]:
 
 def _programs(target: Target) -> tuple[Program, ...]:
     kernels = ("kernels_scalar.c",) + ((f"kernels_{target.simd}.c",) if target.has_simd else ())
-    programs = [Program(ENGINE_PROGRAM, ("main.c", "ppcllm.c") + kernels)]
+    programs = [Program(ENGINE_PROGRAM, ("main.c", "ppcllm.c", "pool.c") + kernels)]
     if target.has_simd:
         programs.append(Program(KERNELTEST_PROGRAM, ("kerneltest.c",) + kernels))
     return tuple(programs)

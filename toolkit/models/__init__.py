@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from ..quant import QuantTensor
+
+Tensor = np.ndarray | QuantTensor
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,14 @@ class Tokenizer:
 @dataclass(frozen=True)
 class Model:
     config: ModelConfig
-    tensors: dict[str, np.ndarray]
+    tensors: dict[str, Tensor]
     tokenizer: Tokenizer
 
-    def classifier(self) -> np.ndarray:
+    def classifier(self) -> Tensor:
         return self.tensors["tok_embeddings"] if self.config.shared_classifier else self.tensors["wcls"]
+
+    @property
+    def quant(self) -> str:
+        """'f32', or the block quantization of the matrices."""
+        wq = self.tensors["wq"]
+        return wq.kind if isinstance(wq, QuantTensor) else "f32"

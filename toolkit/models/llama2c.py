@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from . import Model, ModelConfig, Tokenizer
+from . import Model, ModelConfig, Tensor, Tokenizer
 
 HEADER = struct.Struct("<7i")
 _MAX_TOKEN_BYTES = 1 << 16
@@ -66,7 +66,7 @@ def read_checkpoint(path: Path, tokenizer: Tokenizer) -> Model:
         raise InputError(f"tokenizer has {tokenizer.vocab_size} tokens but {source} expects {config.vocab_size}",
                          "pass the tokenizer this checkpoint was trained with")
     floats = np.frombuffer(data, dtype="<f4", offset=HEADER.size).astype(np.float32)
-    tensors: dict[str, np.ndarray] = {}
+    tensors: dict[str, Tensor] = {}
     offset = 0
     for name, shape in config.tensor_shapes().items():
         if name == "wcls":
