@@ -7,6 +7,7 @@ Exit codes are documented in toolkit/errors.py and the README.
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import time
 import traceback
@@ -120,6 +121,55 @@ def run_qemu(
     say(f"seed {options.seed}; {profile.name} run took {result.wall_s:.2f} s wall")
     if verify:
         _verify(model, options, result.stdout)
+
+
+@app.command()
+def bench(
+    target: Annotated[str, typer.Option("--target", help="an emulated target with a [bench] table")] = "g4",
+    shape: Annotated[str, typer.Option("--shape", help="stories15M, stories42M, stories110M, stories260K or a checkpoint file")] = "stories110M",
+    tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", "-z", help="tokenizer for a llama2.c checkpoint given as --shape")] = None,
+    quant: Annotated[str, typer.Option("--quant", help="comma list of f32, q8_0, q4_0 (the scalar fp32 baseline is always included)")] = "f32,q8_0,q4_0",
+    threads: Annotated[Optional[str], typer.Option("--threads", help="comma list of thread counts (default: 1 and the target's hardware threads)")] = None,
+    lengths: Annotated[str, typer.Option("--lengths", help="two run lengths in positions; their difference gives the steady state")] = "2,5",
+    jobs: Annotated[int, typer.Option("--jobs", help="QEMU runs in parallel")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
+    do_fit: Annotated[bool, typer.Option("--fit", help="also solve the profile's projection constants from the fp32 rows")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="seconds per QEMU run")] = 3600.0,
+) -> None:
+    """Count instructions and memory bytes per token under QEMU and project tok/s on the machine."""
+    from . import bench as benchmod
+
+    profile = load_target(target)
+    quants = [q.strip() for q in quant.split(",") if q.strip()]
+    bad = [q for q in quants if q not in fmt.QUANT_DTYPES]
+    if bad or not quants:
+        raise UsageError(f"--quant {quant}: each must be one of {', '.join(fmt.QUANT_DTYPES)}")
+    counts = _int_list(threads, "--threads") if threads else sorted({1, profile.hardware_threads})
+    pair = _int_list(lengths, "--lengths")
+    if len(pair) != 2:
+        raise UsageError(f"--lengths {lengths}: give two lengths, e.g. 2,5")
+    model, key = benchmod.bench_model(shape, tokenizer)
+    rows = benchmod.run_bench(profile, model, key, quants, counts, (pair[0], pair[1]), cache_root(), jobs, timeout)
+    if as_json:
+        print(json.dumps([row.as_dict() for row in rows], indent=2))
+    else:
+        print(benchmod.format_table(profile, shape, rows))
+    if do_fit:
+        simd = next((r for r in rows if r.quant == "f32" and r.kernel != "scalar" and r.threads == 1), None)
+        if simd is None or profile.bench is None:
+            raise UsageError("--fit needs a SIMD target and f32 in --quant")
+        a, b = benchmod.fit(profile.bench, rows[0], simd)
+        say(f"fit: instruction_seconds = {a:.4g}, byte_seconds = {b:.4g} (put them in {profile.source})")
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"{option} {text}: give comma-separated integers") from None
+    if not values or min(values) < 1:
+        raise UsageError(f"{option} {text}: values must be >= 1")
+    return values
 
 
 def _verify(model: Model, options: GenerateOptions, stdout: bytes) -> None:

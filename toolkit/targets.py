@@ -48,6 +48,22 @@ class Emulator:
 
 
 @dataclass(frozen=True)
+class BenchModel:
+    """How `bench` projects tok/s on the real machine: t = a * instructions + b * memory bytes,
+    with a memory system simulated as one cache (the last level) in front of the bus."""
+
+    instruction_seconds: float     # a
+    byte_seconds: float            # b
+    bus_bytes_per_second: float    # the bus peak, for the ceiling
+    cache_bytes: int
+    cache_ways: int
+    cache_line: int
+    basis: str                     # how a and b were obtained (shown with every projection)
+    published_scalar_tok_s: float  # measured on the real machine, for `bench --fit` (0: none)
+    published_simd_tok_s: float
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     description: str
@@ -60,6 +76,7 @@ class Target:
     elf: ElfPolicy
     emulator: Emulator | None
     source: Path
+    bench: BenchModel | None = None
 
     @property
     def has_simd(self) -> bool:
@@ -70,11 +87,15 @@ class Target:
 _SCHEMA: dict[str, dict[str, tuple[type[Any], bool]]] = {
     "": {"name": (str, True), "description": (str, True), "word_bits": (int, True), "endian": (str, True),
          "simd": (str, True), "ram_mib": (int, True), "hardware_threads": (int, True),
-         "toolchain": (dict, True), "elf": (dict, True), "emulator": (dict, False)},
+         "toolchain": (dict, True), "elf": (dict, True), "emulator": (dict, False), "bench": (dict, False)},
     "toolchain": {"cc": (str, True), "objdump": (str, True), "packages": (list, True), "cflags": (list, True),
                   "simd_cflags": (list, True), "ldflags": (list, True)},
     "elf": {"machine": (str, True), "bits": (int, True), "endian": (str, True), "static": (bool, True)},
     "emulator": {"command": (str, True), "args": (list, True), "package": (str, True)},
+    "bench": {"instruction_seconds": (float, True), "byte_seconds": (float, True),
+              "bus_bytes_per_second": (float, True), "cache_bytes": (int, True), "cache_ways": (int, True),
+              "cache_line": (int, True), "basis": (str, True), "published_scalar_tok_s": (float, False),
+              "published_simd_tok_s": (float, False)},
 }
 
 
@@ -122,7 +143,16 @@ def _build(data: dict[str, Any], source: Path) -> Target:
         elf=ElfPolicy(machine, bits, _native_endian(elf["endian"]), elf["static"]),
         emulator=Emulator(emu["command"], tuple(emu["args"]), emu["package"]) if emu else None,
         source=source,
+        bench=_bench(data.get("bench")),
     )
+
+
+def _bench(table: dict[str, Any] | None) -> BenchModel | None:
+    if table is None:
+        return None
+    return BenchModel(table["instruction_seconds"], table["byte_seconds"], table["bus_bytes_per_second"],
+                      table["cache_bytes"], table["cache_ways"], table["cache_line"], table["basis"],
+                      table.get("published_scalar_tok_s", 0.0), table.get("published_simd_tok_s", 0.0))
 
 
 def load_target_file(path: Path) -> Target:

@@ -20,17 +20,20 @@ class RunResult:
     wall_s: float
 
 
-def command_for(target: Target, binary: Path, args: list[str | bytes]) -> list[str | bytes]:
-    """The argv that runs ``binary`` for ``target``: under its emulator, or directly."""
+def command_for(target: Target, binary: Path, args: list[str | bytes],
+                emulator_args: list[str] | None = None) -> list[str | bytes]:
+    """The argv that runs ``binary`` for ``target``: under its emulator (with any extra emulator
+    options, such as a plugin), or directly."""
     if target.emulator is None:
         return [str(binary), *args]
     emulator = require_tool(target.emulator.command, target.emulator.package)
-    return [emulator, *target.emulator.args, str(binary), *args]
+    return [emulator, *target.emulator.args, *(emulator_args or []), str(binary), *args]
 
 
-def run_user(target: Target, binary: Path, args: list[str | bytes], timeout: float) -> RunResult:
+def run_user(target: Target, binary: Path, args: list[str | bytes], timeout: float,
+             emulator_args: list[str] | None = None) -> RunResult:
     """Run ``binary`` for ``target`` in user mode, capturing stdout and stderr as bytes."""
-    argv = command_for(target, binary, args)
+    argv = command_for(target, binary, args, emulator_args)
     echo([a if isinstance(a, str) else a.decode("utf-8", "backslashreplace") for a in argv])
     start = time.monotonic()
     try:
