@@ -21,8 +21,8 @@ Layout, every integer and float in the file's byte order (``endian``):
     ...           tensor data, each at a multiple of ALIGNMENT, zero padding between
 
 dtype 0 is f32; dtype 1 is raw bytes (the tokenizer blob, llama2.c tokenizer.bin layout in the
-file's byte order); dtypes 2 (q8_0) and 3 (q4_0) are block-quantized codes, whose float32 scales
-are the tensor NAME.scales (layout in toolkit/quant.py). Norms always stay f32; the matrices
+file's byte order); dtypes 2 (q8_0) and 3 (q4_0) are block-quantized codes, whose scales are the
+tensor NAME.scales of dtype 4 (fp16) (layout in toolkit/quant.py). Norms always stay f32; the matrices
 (MATRICES) are all f32 or all of the file's weight quantization.
 """
 
@@ -42,7 +42,7 @@ from .quant import QuantTensor
 
 MAGIC = b"PPCLLM\0\0"
 BOM = 0x0A0B0C0D
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 HEADER_SIZE = 128
 ENTRY_SIZE = 64
 ALIGNMENT = 64
@@ -51,6 +51,7 @@ DTYPE_F32 = 0
 DTYPE_BYTES = 1
 DTYPE_Q8_0 = 2
 DTYPE_Q4_0 = 3
+DTYPE_F16 = 4
 QUANT_DTYPES = {"f32": DTYPE_F32, "q8_0": DTYPE_Q8_0, "q4_0": DTYPE_Q4_0}
 QUANT_NAMES = {code: name for name, code in QUANT_DTYPES.items()}
 MATRICES = ("tok_embeddings", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "wcls")
@@ -70,7 +71,7 @@ class TensorEntry:
     def nbytes(self) -> int:
         if self.dtype in (DTYPE_Q8_0, DTYPE_Q4_0):
             return qmod.code_nbytes(QUANT_NAMES[self.dtype], self.dims)
-        return int(np.prod(self.dims)) * (4 if self.dtype == DTYPE_F32 else 1)
+        return int(np.prod(self.dims)) * {DTYPE_F32: 4, DTYPE_F16: 2}.get(self.dtype, 1)
 
 
 def _align(n: int) -> int:
@@ -84,7 +85,7 @@ def _payloads(model: Model, quant: str, bo: str) -> list[tuple[str, int, tuple[i
         if name in MATRICES and quant != "f32":
             q = _as_quant(tensor, quant)
             out.append((name, QUANT_DTYPES[quant], q.shape, qmod.encode_codes(q)))
-            out.append((name + SCALES_SUFFIX, DTYPE_F32, tuple(q.scales.shape), _f32_bytes(q.scales, bo)))
+            out.append((name + SCALES_SUFFIX, DTYPE_F16, qmod.scales_shape(q.shape), qmod.encode_scales(q, bo)))
         else:
             dense = qmod.dequantize(tensor) if isinstance(tensor, QuantTensor) else tensor
             out.append((name, DTYPE_F32, tuple(dense.shape), _f32_bytes(dense, bo)))
@@ -191,10 +192,12 @@ def _read_tensor(data: bytes, bo: str, entries: dict[str, TensorEntry], name: st
     if dtype == DTYPE_F32:
         return _f32_at(data, bo, entry)
     scales = entries.get(name + SCALES_SUFFIX)
-    if scales is None or scales.dtype != DTYPE_F32 or scales.dims != qmod.scales_shape(shape):
+    if scales is None or scales.dtype != DTYPE_F16 or scales.dims != qmod.scales_shape(shape):
         raise InputError(f"{source}: tensor {name}{SCALES_SUFFIX} is missing or has the wrong shape")
     raw = data[entry.offset:entry.offset + entry.nbytes]
-    return qmod.decode_codes(QUANT_NAMES[dtype], raw, shape, _f32_at(data, bo, scales))
+    halves = np.frombuffer(data, dtype=bo + "f2", count=int(np.prod(scales.dims)), offset=scales.offset)
+    return qmod.decode_codes(QUANT_NAMES[dtype], raw, shape,
+                             qmod.decode_scales(halves.reshape(scales.dims), shape))
 
 
 def _read_table(data: bytes, bo: str, n_entries: int, source: str) -> dict[str, TensorEntry]:

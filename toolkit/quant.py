@@ -1,12 +1,14 @@
 """Block quantization (groups of 32, as GGUF's Q8_0 and Q4_0) and an exact NumPy mirror of the
 engine's quantized matrix-vector product.
 
-Weights: each row of a matrix is cut into groups of 32 values with one float32 scale each (GGUF
-stores fp16 scales; widening them is lossless). A row's groups are padded with zero groups to a
-multiple of four, so a row's scales start 16-byte aligned for ``vec_ld``; a last partial group is
-padded with zeros. In the converted file a quantized matrix is two tensors: NAME (the codes) and
-NAME.scales (float32, (..., rows, groups)). Codes are stored offset so that AltiVec's
-signed x unsigned ``vec_msum`` can use them directly:
+Weights: each row of a matrix is cut into groups of 32 values with one fp16 scale each, as GGUF
+stores them (the engine widens them to float32 exactly, in the kernels: the G4 has no fp16
+hardware, and 2-byte scales keep the weight stream 10 % smaller than 4-byte ones would). A row's
+groups are padded with zero groups to a multiple of four, and its scales to a multiple of eight,
+so both start 16-byte aligned for ``vec_ld``; a last partial group is padded with zeros. In the
+converted file a quantized matrix is two tensors: NAME (the codes) and NAME.scales (fp16,
+(..., rows, scale groups)). Codes are stored offset so that AltiVec's signed x unsigned
+``vec_msum`` can use them directly:
 
     q8_0: one byte per value, value + 128 (0..255 for -128..127)
     q4_0: 16 bytes per group; byte k holds value k + 8 in its low nibble and value k + 16 + 8 in
@@ -39,7 +41,7 @@ class QuantTensor:
     kind: str            # "q8_0" or "q4_0"
     shape: tuple[int, ...]  # the logical shape, (..., rows, cols)
     values: np.ndarray   # int8 codes (..., rows, groups * 32), signed: q8 -127..127, q4 -8..7
-    scales: np.ndarray   # float32 (..., rows, groups), groups a multiple of 4
+    scales: np.ndarray   # float32 (..., rows, groups), groups a multiple of 4; fp16 values
 
     @property
     def groups(self) -> int:
@@ -51,7 +53,7 @@ class QuantTensor:
     def nbytes(self) -> int:
         """Bytes of codes and scales together (what a forward pass streams)."""
         rows = int(np.prod(self.shape[:-1]))
-        return rows * self.groups * (self.code_bytes_per_group() + 4)
+        return rows * (self.groups * self.code_bytes_per_group() + 2 * scale_groups(self.shape[-1]))
 
     def rows_of(self, index: int) -> "QuantTensor":
         """The matrix ``index`` of a stack (the first axis)."""
@@ -59,8 +61,15 @@ class QuantTensor:
 
 
 def padded_groups(cols: int) -> int:
+    """Code groups per row: a multiple of four."""
     groups = -(-cols // GROUP)
     return -(-groups // LANES) * LANES
+
+
+def scale_groups(cols: int) -> int:
+    """fp16 scales stored per row: a multiple of eight (16 bytes)."""
+    groups = -(-cols // GROUP)
+    return -(-groups // 8) * 8
 
 
 def _roundf(v: np.ndarray) -> np.ndarray:
@@ -97,7 +106,8 @@ def quantize(w: np.ndarray, kind: str) -> QuantTensor:
         else:
             raise ValueError(f"unknown quantization {kind}")
     values = codes.astype(np.int8).reshape(blocks.shape[:-2] + (-1,))
-    return QuantTensor(kind, tuple(w.shape), values, d.astype(np.float32))
+    # codes come from the float32 scale, the stored scale is its fp16 rounding (as GGUF does)
+    return QuantTensor(kind, tuple(w.shape), values, d.astype(np.float16).astype(np.float32))
 
 
 def dequantize(q: QuantTensor) -> np.ndarray:
@@ -113,6 +123,18 @@ def encode_codes(q: QuantTensor) -> bytes:
         return (q.values.astype(np.int16) + 128).astype(np.uint8).tobytes()
     nibbles = (q.values.astype(np.int16) + 8).astype(np.uint8).reshape(-1, 2, GROUP // 2)
     return (nibbles[:, 0] | (nibbles[:, 1] << 4)).astype(np.uint8).tobytes()
+
+
+def encode_scales(q: QuantTensor, byteorder: str) -> bytes:
+    """The scales as stored: fp16 in ``byteorder`` ('<' or '>'), padded to scale_groups."""
+    stored = np.zeros(q.scales.shape[:-1] + (scale_groups(q.shape[-1]),), dtype=byteorder + "f2")
+    stored[..., :q.groups] = q.scales
+    return stored.tobytes()
+
+
+def decode_scales(raw: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Stored fp16 scales (..., rows, scale groups) -> float32 (..., rows, code groups)."""
+    return np.ascontiguousarray(raw[..., :padded_groups(shape[-1])], dtype=np.float32)
 
 
 def decode_codes(kind: str, raw: bytes, shape: tuple[int, ...], scales: np.ndarray) -> QuantTensor:
@@ -134,7 +156,8 @@ def code_nbytes(kind: str, shape: tuple[int, ...]) -> int:
 
 
 def scales_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(shape[:-1]) + (padded_groups(shape[-1]),)
+    """The stored scales' shape."""
+    return tuple(shape[:-1]) + (scale_groups(shape[-1]),)
 
 
 def quantize_activation(x: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
