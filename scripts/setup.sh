@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Install what ppc-llm needs on Debian 12 / Ubuntu: the PowerPC cross-compilers, QEMU user mode,
+# clang and tcc (the tests compile --emit-source bundles with them),
 # and the Python package (with its test extras) in a virtual environment at .venv.
 # Safe to run again: installs only what is missing.
 set -euo pipefail
@@ -7,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(gcc gcc-powerpc-linux-gnu libc6-dev-powerpc-cross binutils-powerpc-linux-gnu
               gcc-powerpc64-linux-gnu libc6-dev-ppc64-cross binutils-powerpc64-linux-gnu
-              qemu-user python3-venv)
+              qemu-user python3-venv make clang tcc)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

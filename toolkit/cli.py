@@ -25,7 +25,7 @@ from .models import Model
 from .pipeline import GenerateOptions, check_options, converted_for, load_model, program_failure
 from .resources import default_checkpoint, default_tokenizer
 from .targets import available_targets, load_target
-from .toolchain import build as build_target, cached_build
+from .toolchain import build as build_target, cached_build, choose_toolchain
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Build, convert, run and verify llama2.c-style LLM inference for big-endian PowerPC.")
@@ -71,17 +71,74 @@ def convert(
         f"{cfg.n_layers} layers, {cfg.n_heads} heads, vocab {cfg.vocab_size}, context {cfg.seq_len}")
 
 
+TOOLCHAIN_HELP = "host (cross-gcc on PATH) or docker (in a container); default: $PPC_LLM_TOOLCHAIN, else host"
+ENGINE_HELP = "container engine for --toolchain docker: docker or podman; default: $PPC_LLM_ENGINE, else whichever answers"
+
+
 @app.command()
 def build(
     target: Annotated[str, typer.Option("--target", help="target profile (see `ppc-llm targets`)")] = "g4",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="build directory (default: build/TARGET)")] = None,
+    toolchain: Annotated[Optional[str], typer.Option("--toolchain", help=TOOLCHAIN_HELP)] = None,
+    engine: Annotated[Optional[str], typer.Option("--engine", help=ENGINE_HELP)] = None,
+    emit_source: Annotated[Optional[Path], typer.Option("--emit-source", help="write a source bundle (C, Makefile, README) to this directory instead of building")] = None,
 ) -> None:
-    """Render the C engine for a target, cross-compile it and check the ELF."""
+    """Render the C engine for a target, cross-compile it, check the ELF and audit its ISA."""
     profile = load_target(target)
-    result = build_target(profile, output or Path("build") / profile.name)
+    if emit_source is not None:
+        from .bundle import write_bundle
+
+        if output is not None or toolchain is not None or engine is not None:
+            raise UsageError("--emit-source writes sources only: it takes no --output, --toolchain or --engine")
+        names = write_bundle(profile, emit_source)
+        say(f"wrote {emit_source}/ for {profile.name}: {', '.join(names)}; build it there with make")
+        return
+    result = build_target(profile, output or Path("build") / profile.name, choose_toolchain(toolchain), engine)
     code = result.engine_code
-    say(f"built {result.engine} for {profile.name} ({profile.description})" +
-        (f": {code.get('vmaddfp', 0)} vmaddfp in the engine's code, no VSX" if code else ""))
+    audit = ""
+    if profile.isa is not None:
+        audit = f"; ISA audit passed ({code.get('instructions', 0)} instructions in {code.get('functions', 0)} engine functions"
+        audit += "".join(f", {code.get(m, 0)} {m}" for m in profile.isa.require) + ")"
+    say(f"built {result.engine} for {profile.name} ({profile.description}) with the "
+        f"{result.manifest['toolchain']} toolchain{audit}")
+
+
+@app.command()
+def release(
+    targets_csv: Annotated[Optional[str], typer.Option("--targets", help="comma-separated targets (default: every emulated target)")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="llama2.c checkpoint or converted file (default: the bundled stories260K)")] = None,
+    tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", "-z", help="tokenizer.bin, needed with a llama2.c checkpoint")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="release directory")] = Path("dist"),
+    toolchain: Annotated[Optional[str], typer.Option("--toolchain", help=TOOLCHAIN_HELP)] = None,
+    engine: Annotated[Optional[str], typer.Option("--engine", help=ENGINE_HELP)] = None,
+) -> None:
+    """Write dist/: per target a static binary, the converted model, a README and a manifest; SHA256SUMS."""
+    from .release import write_release
+
+    names = [n.strip() for n in targets_csv.split(",") if n.strip()] if targets_csv else \
+        [n for n in available_targets() if load_target(n).emulator is not None]
+    if not names:
+        raise UsageError("--targets is empty", f"available targets: {', '.join(available_targets())}")
+    profiles = [load_target(n) for n in dict.fromkeys(names)]
+    if checkpoint is None:
+        checkpoint, tokenizer = default_checkpoint(), tokenizer or default_tokenizer()
+    files = write_release(profiles, checkpoint, tokenizer, output, cache_root(), choose_toolchain(toolchain), engine)
+    for path in files:
+        say(f"{path.stat().st_size:>10,}  {path.relative_to(output.resolve()).as_posix()}")
+    say(f"wrote {output}/ ({len(files)} files) for {', '.join(p.name for p in profiles)}; "
+        f"check with: cd {output} && sha256sum -c SHA256SUMS")
+
+
+@app.command()
+def doctor() -> None:
+    """For each target: which tools are present or missing (and the apt package), and whether a
+    container engine answers for --toolchain docker."""
+    from .doctor import report
+
+    lines, incomplete = report([load_target(n) for n in available_targets()])
+    for line in lines:
+        say(line)
+    say(f"{incomplete} target(s) incomplete" if incomplete else "every target has its tools")
 
 
 @app.command("run-qemu")

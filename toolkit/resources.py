@@ -26,3 +26,7 @@ def default_checkpoint() -> Path:
 
 def default_tokenizer() -> Path:
     return _PACKAGE / "data" / "models" / "tok512.bin"
+
+
+def docker_dir() -> Path:
+    return _resource_dir("docker")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, UsageError
+from .isa import CLASSES as ISA_CLASSES
 from .resources import targets_dir
 
 SIMD_KINDS = ("none", "altivec")
@@ -48,6 +49,15 @@ class Emulator:
 
 
 @dataclass(frozen=True)
+class IsaPolicy:
+    """What the ISA audit checks in the engine's own code (see toolkit/isa.py for the classes)."""
+
+    forbid: tuple[str, ...]   # instruction classes the CPU lacks
+    require: tuple[str, ...]  # mnemonics the kernels must contain (the SIMD kernel was built)
+    stand_in: str             # what runs the code under QEMU where there is no exact CPU model
+
+
+@dataclass(frozen=True)
 class BenchModel:
     """How `bench` projects tok/s on the real machine: t = a * instructions + b * memory bytes,
     with a memory system simulated as one cache (the last level) in front of the bus."""
@@ -77,6 +87,7 @@ class Target:
     emulator: Emulator | None
     source: Path
     bench: BenchModel | None = None
+    isa: IsaPolicy | None = None
 
     @property
     def has_simd(self) -> bool:
@@ -87,7 +98,8 @@ class Target:
 _SCHEMA: dict[str, dict[str, tuple[type[Any], bool]]] = {
     "": {"name": (str, True), "description": (str, True), "word_bits": (int, True), "endian": (str, True),
          "simd": (str, True), "ram_mib": (int, True), "hardware_threads": (int, True),
-         "toolchain": (dict, True), "elf": (dict, True), "emulator": (dict, False), "bench": (dict, False)},
+         "toolchain": (dict, True), "elf": (dict, True), "emulator": (dict, False),
+         "isa": (dict, False), "bench": (dict, False)},
     "toolchain": {"cc": (str, True), "objdump": (str, True), "packages": (list, True), "cflags": (list, True),
                   "simd_cflags": (list, True), "ldflags": (list, True)},
     "elf": {"machine": (str, True), "bits": (int, True), "endian": (str, True), "static": (bool, True)},
@@ -96,6 +108,7 @@ _SCHEMA: dict[str, dict[str, tuple[type[Any], bool]]] = {
               "bus_bytes_per_second": (float, True), "cache_bytes": (int, True), "cache_ways": (int, True),
               "cache_line": (int, True), "basis": (str, True), "published_scalar_tok_s": (float, False),
               "published_simd_tok_s": (float, False)},
+    "isa": {"forbid": (list, True), "require": (list, True), "stand_in": (str, False)},
 }
 
 
@@ -121,6 +134,16 @@ def _native_endian(value: str) -> str:
     return sys.byteorder if value == "native" else value
 
 
+def _isa(table: dict[str, Any] | None, source: Path) -> IsaPolicy | None:
+    if table is None:
+        return None
+    unknown = [name for name in table["forbid"] if name not in ISA_CLASSES]
+    if unknown:
+        raise InputError(f"{source}: [isa] forbid: unknown instruction class '{unknown[0]}'",
+                         f"known classes: {', '.join(ISA_CLASSES)}")
+    return IsaPolicy(tuple(table["forbid"]), tuple(table["require"]), table.get("stand_in", ""))
+
+
 def _build(data: dict[str, Any], source: Path) -> Target:
     tc, elf, emu = data["toolchain"], data["elf"], data.get("emulator")
     if data["simd"] not in SIMD_KINDS:
@@ -144,6 +167,7 @@ def _build(data: dict[str, Any], source: Path) -> Target:
         emulator=Emulator(emu["command"], tuple(emu["args"]), emu["package"]) if emu else None,
         source=source,
         bench=_bench(data.get("bench")),
+        isa=_isa(data.get("isa"), source),
     )
 
 

@@ -1,7 +1,8 @@
 """Compile rendered sources for a target and produce a checked build with a manifest.
 
-The host toolchain runs the target's cross-gcc from PATH. (A Docker toolchain with the same
-interface is planned: docker/.) Every command is echoed on stderr.
+Two toolchains run the same commands on the same files: ``host`` runs the target's cross-gcc
+from PATH, ``docker`` runs it in a container of an image built from docker/ (toolkit/container.py).
+The default is $PPC_LLM_TOOLCHAIN, else host. Every command is echoed on stderr.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .cmd import require_tool, run
 from .elfcheck import check_engine_code, check_header
-from .errors import BuildError
+from .errors import BuildError, UsageError
 from .fsutil import sha256_bytes, sha256_file
 from .render import ENGINE_PROGRAM, KERNELTEST_PROGRAM, RenderedSources, render
+from .runner import HOST_RUNNER, TOOLCHAINS, Runner
 from .targets import Target
 
 # The project's C policy, the same on every target: C99, warning-free, and no fused multiply-add
@@ -41,7 +44,7 @@ class Build:
 
     @property
     def engine_code(self) -> dict[str, int]:
-        """Instruction counts from the engine-code check (empty for targets without SIMD)."""
+        """Instruction counts from the ISA audit (empty for targets without an [isa] policy)."""
         code = self.manifest.get("engine_code")
         return {str(k): int(v) for k, v in code.items()} if isinstance(code, dict) else {}
 
@@ -51,9 +54,32 @@ class Build:
         return path if path.exists() else None
 
 
-def compiler_version(cc: str) -> str:
-    result = run([cc, "-dumpfullversion"], quiet=True)
+def compiler_version(cc: str, runner: Runner = HOST_RUNNER) -> str:
+    result = runner.run([cc, "-dumpfullversion"], cwd=Path("/"), quiet=True)
     return result.stdout.decode().strip() or "unknown"
+
+
+def choose_toolchain(toolchain: str | None) -> str:
+    """``toolchain``, else $PPC_LLM_TOOLCHAIN, else host."""
+    choice = toolchain or os.environ.get("PPC_LLM_TOOLCHAIN") or "host"
+    if choice not in TOOLCHAINS:
+        raise UsageError(f"toolchain '{choice}': must be one of {', '.join(TOOLCHAINS)}",
+                         "use --toolchain host or --toolchain docker (or set PPC_LLM_TOOLCHAIN)")
+    return choice
+
+
+@contextmanager
+def open_toolchain(target: Target, toolchain: str, engine: str | None = None,
+                   mounts: tuple[Path, ...] = ()) -> Iterator[Runner]:
+    """A Runner for ``toolchain``: the host, or a container that sees ``mounts`` (always removed)."""
+    if toolchain == "host":
+        yield HOST_RUNNER
+        return
+    from .container import ContainerRunner, choose_engine, ensure_image
+
+    chosen = choose_engine(engine)
+    with ContainerRunner(chosen, ensure_image(chosen, target.toolchain.packages), mounts) as runner:
+        yield runner
 
 
 def file_flags(target: Target, simd: bool, src_dir: Path) -> list[str]:
@@ -63,14 +89,17 @@ def file_flags(target: Target, simd: bool, src_dir: Path) -> list[str]:
     return flags + [f"-ffile-prefix-map={src_dir}=."]
 
 
-def build_key(target: Target, sources: RenderedSources, version: str) -> str:
-    """A content key for a build: sources, compiler, its version and every flag."""
+def build_key(target: Target, sources: RenderedSources, version: str, toolchain: str = "host") -> str:
+    """A content key for a build: sources, compiler, its version, every flag (and the toolchain
+    when it is not the host's)."""
     tc = target.toolchain
     parts = [sources.digest(), tc.cc, version, *COMMON_CFLAGS, *tc.cflags, "|", *tc.simd_cflags, "|", *tc.ldflags]
+    if toolchain != "host":
+        parts += ["|", toolchain]
     return sha256_bytes("\0".join(parts).encode())
 
 
-def _compile(target: Target, sources: RenderedSources, work: Path, cc: str) -> list[Path]:
+def _compile(target: Target, sources: RenderedSources, work: Path, cc: str, runner: Runner) -> list[Path]:
     src_dir = work / "src"
     src_dir.mkdir()
     for source in sources.files:
@@ -82,16 +111,16 @@ def _compile(target: Target, sources: RenderedSources, work: Path, cc: str) -> l
         obj = work / "obj" / (source.name[:-2] + ".o")
         obj.parent.mkdir(exist_ok=True)
         argv: list[str | Path] = [cc, *file_flags(target, source.simd, src_dir), "-c", source.name, "-o", obj]
-        _check(run(argv, cwd=src_dir), f"compiling {source.name} for {target.name}")
+        _check(runner.run(argv, cwd=src_dir), f"compiling {source.name} for {target.name}")
         objects.append(obj)
     return objects
 
 
-def _link(target: Target, sources: RenderedSources, work: Path, cc: str) -> None:
+def _link(target: Target, sources: RenderedSources, work: Path, cc: str, runner: Runner) -> None:
     for program in sources.programs:
         objs = [work / "obj" / (name[:-2] + ".o") for name in program.sources]
         argv: list[str | Path] = [cc, *target.toolchain.ldflags, "-o", work / program.name, *objs, *LIBS]
-        _check(run(argv, cwd=work), f"linking {program.name} for {target.name}")
+        _check(runner.run(argv, cwd=work), f"linking {program.name} for {target.name}")
 
 
 def _check(result: subprocess.CompletedProcess[bytes], what: str) -> None:
@@ -102,11 +131,12 @@ def _check(result: subprocess.CompletedProcess[bytes], what: str) -> None:
 
 
 def _manifest(target: Target, sources: RenderedSources, work: Path, version: str,
-              facts: dict[str, str], code: dict[str, int]) -> dict[str, object]:
+              facts: dict[str, str], code: dict[str, int], toolchain: str) -> dict[str, object]:
     tc = target.toolchain
     return {
         "ppc_llm_version": __version__,
         "target": target.name,
+        "toolchain": toolchain,
         "compiler": tc.cc,
         "compiler_version": version,
         "cflags": list(COMMON_CFLAGS) + list(tc.cflags),
@@ -120,19 +150,23 @@ def _manifest(target: Target, sources: RenderedSources, work: Path, version: str
     }
 
 
-def build(target: Target, out_dir: Path) -> Build:
-    """Render, compile, link and check for ``target``; the result replaces ``out_dir`` whole."""
-    cc = require_tool(target.toolchain.cc, target.toolchain.packages[0])
+def build(target: Target, out_dir: Path, toolchain: str | None = None, engine: str | None = None) -> Build:
+    """Render, compile, link and audit for ``target``; the result replaces ``out_dir`` whole.
+    ``toolchain``: host or docker (default: $PPC_LLM_TOOLCHAIN, else host); ``engine``: the
+    container engine for docker (default: $PPC_LLM_ENGINE, else whichever answers)."""
+    chosen = choose_toolchain(toolchain)
     sources = render(target)
-    version = compiler_version(cc)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        objects = _compile(target, sources, work, cc)
-        _link(target, sources, work, cc)
-        facts = check_header(work / ENGINE_PROGRAM, target)
-        code = check_engine_code(work / ENGINE_PROGRAM, objects, target) if target.has_simd else {}
-        manifest = _manifest(target, sources, work, version, facts, code)
+        with open_toolchain(target, chosen, engine, (work,)) as runner:
+            cc = runner.which(target.toolchain.cc, target.toolchain.packages[0])
+            version = compiler_version(cc, runner)
+            objects = _compile(target, sources, work, cc, runner)
+            _link(target, sources, work, cc, runner)
+            facts = check_header(work / ENGINE_PROGRAM, target)
+            code = check_engine_code(work / ENGINE_PROGRAM, objects, target, runner) if target.isa else {}
+        manifest = _manifest(target, sources, work, version, facts, code, chosen)
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         _replace_dir(work, out_dir)
     except BaseException:
@@ -152,12 +186,14 @@ def _replace_dir(new: Path, dest: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def cached_build(target: Target, cache_root: Path) -> Build:
+def cached_build(target: Target, cache_root: Path, toolchain: str | None = None, engine: str | None = None) -> Build:
     """The build for ``target`` from the cache, building it first when its key is new."""
-    cc = require_tool(target.toolchain.cc, target.toolchain.packages[0])
-    key = build_key(target, render(target), compiler_version(cc))
+    chosen = choose_toolchain(toolchain)
+    with open_toolchain(target, chosen, engine) as runner:
+        version = compiler_version(runner.which(target.toolchain.cc, target.toolchain.packages[0]), runner)
+    key = build_key(target, render(target), version, chosen)
     directory = cache_root / "builds" / f"{target.name}-{key[:16]}"
     manifest_path = directory / MANIFEST
     if manifest_path.is_file():
         return Build(directory, target, json.loads(manifest_path.read_text(encoding="utf-8")))
-    return build(target, directory)
+    return build(target, directory, chosen, engine)

@@ -15,8 +15,9 @@ from toolkit.pipeline import converted_for
 from toolkit.targets import Target, load_target
 from toolkit.toolchain import Build, cached_build
 
-TARGETS = ["host", "g4", "xenon"]
-SIMD_TARGETS = ["g4", "xenon"]
+TARGETS = ["host", "g3", "g4", "g4dual", "g5", "ps3", "xenon"]
+SIMD_TARGETS = ["g4", "g4dual", "g5", "ps3", "xenon"]
+PPC_TARGETS = [name for name in TARGETS if load_target(name).isa is not None]  # audited targets
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -67,4 +68,4 @@ def write_variant(tmp: Path, source: Path, name: str, edit: "object") -> Path:
     return path
 
 
-__all__ = ["TARGETS", "SIMD_TARGETS", "cli", "target", "write_variant", "fmt"]
+__all__ = ["TARGETS", "SIMD_TARGETS", "PPC_TARGETS", "cli", "target", "write_variant", "fmt"]

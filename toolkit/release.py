@@ -1,0 +1,89 @@
+"""``ppc-llm release``: dist/ with, per target, the static binary, the converted model, a README
+for the person copying it onto the machine and a manifest; and dist/SHA256SUMS.
+
+Reproducible: the same commit gives the same bytes (the builds are deterministic, file lists are
+sorted, no timestamps are written, file times are set to $SOURCE_DATE_EPOCH, 0 by default).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import jinja2
+
+from . import __version__
+from .errors import InputError
+from .fsutil import sha256_file
+from .pipeline import converted_for
+from .render import ENGINE_PROGRAM
+from .resources import templates_dir
+from .targets import Target
+from .toolchain import Build, cached_build
+
+SUMS = "SHA256SUMS"
+
+
+def _epoch() -> int:
+    try:
+        return int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
+    except ValueError:
+        raise InputError(f"SOURCE_DATE_EPOCH={os.environ['SOURCE_DATE_EPOCH']!r} is not a number") from None
+
+
+def _readme(target: Target, build: Build, model: str) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "bundle")),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    note = f"the model, {target.endian}-endian, tokenizer embedded"
+    return env.get_template("RELEASE.txt.j2").render(
+        version=__version__, target={"name": target.name, "description": target.description}, bits=target.word_bits,
+        compiler=build.manifest["compiler"], compiler_version=build.manifest["compiler_version"],
+        model=model, model_note=note)
+
+
+def _target_folder(folder: Path, target: Target, build: Build, model_path: Path, model_name: str) -> None:
+    folder.mkdir()
+    shutil.copyfile(build.engine, folder / ENGINE_PROGRAM)
+    (folder / ENGINE_PROGRAM).chmod(0o755)
+    shutil.copyfile(model_path, folder / model_name)
+    (folder / "README.txt").write_text(_readme(target, build, model_name), encoding="utf-8")
+    manifest = {key: build.manifest[key] for key in sorted(build.manifest) if key != "binaries"}
+    manifest["files"] = {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+                         for p in sorted(folder.iterdir())}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def sha256sums(root: Path) -> str:
+    """`sha256sum` format for every file under ``root`` (sorted, paths relative), but SHA256SUMS."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).as_posix() != SUMS)
+    return "".join(f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in files)
+
+
+def write_release(targets: Sequence[Target], checkpoint: Path, tokenizer: Path | None, dest: Path, cache: Path,
+                  toolchain: str | None = None, engine: str | None = None) -> list[Path]:
+    """Build every target and write ``dest`` (replaced whole); the files written, sorted."""
+    epoch = _epoch()
+    dest = dest.resolve()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        for target in sorted(targets, key=lambda t: t.name):
+            build = cached_build(target, cache, toolchain, engine)
+            model_path, _ = converted_for(target, checkpoint, tokenizer, cache)
+            model_name = f"{checkpoint.name.split('.')[0]}.{'be' if target.endian == 'big' else 'le'}.bin"
+            _target_folder(work / target.name, target, build, model_path, model_name)
+        (work / SUMS).write_text(sha256sums(work), encoding="utf-8")
+        for path in [work, *work.rglob("*")]:
+            os.utime(path, (epoch, epoch))
+        work.chmod(0o755)
+        if dest.exists():
+            shutil.rmtree(dest)
+        work.rename(dest)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return sorted(p for p in dest.rglob("*") if p.is_file())
