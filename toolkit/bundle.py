@@ -25,6 +25,7 @@ def bundle_files(target: Target) -> dict[str, str]:
         "version": __version__,
         "target": {"name": target.name, "description": target.description, "endian": target.endian},
         "simd": target.has_simd,
+        "threads": target.hardware_threads,
         "cpuflags": " ".join(target.toolchain.cflags),
         "source_sha256": sources.digest(),
     }
