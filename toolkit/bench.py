@@ -252,8 +252,10 @@ def variants(target: Target, quants: list[str], threads: list[int]) -> list[Vari
 
 
 def scalar_twin(target: Target) -> Target:
-    """The same target without SIMD or threads: the baseline build."""
-    return dataclasses.replace(target, simd="none", hardware_threads=1)
+    """The same target without SIMD or threads: the baseline build (the audit still forbids what
+    the CPU lacks, but requires no kernel instruction)."""
+    isa = dataclasses.replace(target.isa, require=()) if target.isa is not None else None
+    return dataclasses.replace(target, simd="none", hardware_threads=1, isa=isa)
 
 
 def model_file(model: Model, key: str, quant: str, endian: str, cache: Path) -> Path:
