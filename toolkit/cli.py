@@ -17,13 +17,13 @@ import typer
 
 from . import __version__, format as fmt
 from .cache import cache_root
-from .emulate import run_user
+from .emulate import RunResult, run_user
 from .errors import EXIT_CODES, ToolkitError, UsageError, VerifyError
 from .fsutil import atomic_write_bytes
 from .models import Model
 from .pipeline import GenerateOptions, check_options, converted_for, load_model, program_failure
 from .resources import default_checkpoint, default_tokenizer
-from .targets import available_targets, load_target
+from .targets import Target, available_targets, load_target
 from .toolchain import build as build_target, cached_build
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -94,15 +94,23 @@ def run_qemu(
     prompt: Annotated[Optional[str], typer.Option("-i", "--prompt", help="prompt text (default: empty)")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="compare with the NumPy reference; exit 7 on mismatch")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds before the run is abandoned")] = 600.0,
+    system: Annotated[bool, typer.Option("--system", help="boot the target's machine under full-system QEMU (RAM as the target's) instead of user mode")] = False,
 ) -> None:
     """Build and convert what is needed (cached), run the engine under QEMU, print its text."""
     options = check_options(temperature, topp, seed, steps, prompt, time.time())
     if checkpoint is None:
         checkpoint, tokenizer = default_checkpoint(), tokenizer or default_tokenizer()
     profile = load_target(target)
+    if system and profile.system is None:
+        raise UsageError(f"--system: target '{profile.name}' has no full-system machine",
+                         "use a target whose profile has a [system] table, such as g4 or xenon")
     cache = cache_root()
     model_path, model = converted_for(profile, checkpoint, tokenizer, cache)
-    result = run_user(profile, cached_build(profile, cache).engine, [str(model_path), *options.argv()], timeout)
+    engine = cached_build(profile, cache).engine
+    if system:
+        result = _run_system(profile, engine, model_path, options, timeout, cache)
+    else:
+        result = run_user(profile, engine, [str(model_path), *options.argv()], timeout)
     sys.stdout.buffer.write(result.stdout)
     sys.stdout.flush()
     sys.stderr.buffer.write(result.stderr)
@@ -112,6 +120,30 @@ def run_qemu(
     say(f"seed {options.seed}; {profile.name} run took {result.wall_s:.2f} s wall")
     if verify:
         _verify(model, options, result.stdout)
+
+
+def _run_system(profile: Target, engine: Path, model_path: Path, options: GenerateOptions, timeout: float,
+                cache: Path) -> RunResult:
+    from .system import run_system
+
+    outcome = run_system(profile, engine, model_path, options.argv(), timeout, cache)
+    fig = outcome.figures
+    say(f"guest {profile.name}: peak memory {fig.peak_rss_kib / 1024:.1f} MiB of {fig.mem_total_kib / 1024:.0f} MiB, "
+        f"program {fig.program_ms / 1000:.2f} s, machine {fig.machine_s:.2f} s wall (firmware, boot, run, power-off)")
+    return outcome.run
+
+
+@app.command()
+def kernel(
+    target: Annotated[str, typer.Option("--target", help="target profile (see `ppc-llm targets`)")] = "g4",
+) -> None:
+    """Build (or reuse, cached) the guest kernel for the target's full-system machine."""
+    from .system.kernel import cached_kernel
+
+    profile = load_target(target)
+    built = cached_kernel(profile, cache_root())
+    how = f"built in {built.build_s:.0f} s" if built.build_s is not None else "cached"
+    say(f"guest kernel for {profile.name} ({how}): {built.image}")
 
 
 def _verify(model: Model, options: GenerateOptions, stdout: bytes) -> None:
