@@ -51,9 +51,10 @@ def test_guest_entries_carry_argv_and_channel(tmp_path: Path) -> None:
         path.write_bytes(b"")
     entries = {e.name: e for e in guest_entries(files["init"], files["engine"], files["model.bin"],
                                                 ["-i", "Once upon a time", b"\xff"], "hvc1")}
-    assert entries["ppcllm/argv"].data == b"/ppcllm/engine\0/ppcllm/model.bin\0-i\0Once upon a time\0\xff\0"
+    assert entries["ppcllm/argv"].data == b"/ppcllm/engine\0/ppcllm/model/model.bin\0-i\0Once upon a time\0\xff\0"
     assert entries["ppcllm/channel"].data == b"/dev/hvc1\n"
     assert stat.S_ISCHR(entries["dev/console"].mode)
+    assert entries["ppcllm/model/model.bin"].data == files["model.bin"]
 
 
 def test_config_check_finds_dropped_options() -> None:

@@ -52,13 +52,14 @@ def qemu_argv(target: Target, system: System, kernel: Path, initrd: Path, consol
 
 def guest_entries(init: Path, engine: Path, model: Path, args: list[str | bytes], channel: str) -> list[initramfs.Entry]:
     """The initramfs: /init, the engine, the model, its arguments (NUL-separated) and the channel."""
-    model_in_guest = f"/{GUEST_DIR}/{model.name}"
+    model_in_guest = f"/{GUEST_DIR}/model/{model.name}"  # its own folder: any name is safe
     argv = [f"/{GUEST_DIR}/engine".encode(), model_in_guest.encode()]
     argv += [a if isinstance(a, bytes) else a.encode("utf-8", "surrogateescape") for a in args]
     E = initramfs.Entry
     return [E.directory("dev"), E.char_device("dev/console", 5, 1), E.directory("proc"), E.directory("sys"),
-            E.directory("tmp"), E.directory(GUEST_DIR), E.file("init", init, executable=True),
-            E.file(f"{GUEST_DIR}/engine", engine, executable=True), E.file(f"{GUEST_DIR}/{model.name}", model),
+            E.directory("tmp"), E.directory(GUEST_DIR), E.directory(f"{GUEST_DIR}/model"),
+            E.file("init", init, executable=True), E.file(f"{GUEST_DIR}/engine", engine, executable=True),
+            E.file(model_in_guest[1:], model),
             E.file(f"{GUEST_DIR}/argv", b"".join(a + b"\0" for a in argv)),
             E.file(f"{GUEST_DIR}/channel", f"/dev/{channel}\n".encode())]
 

@@ -117,7 +117,11 @@ def _source_tree(cache: Path, tarball: Path, tarball_sha: str) -> Path:
         tops = [p for p in work.iterdir() if p.is_dir()]
         if len(tops) != 1:
             raise BuildError(f"{tarball} does not hold one source folder")
-        tops[0].rename(tree)
+        try:
+            tops[0].rename(tree)
+        except OSError:
+            if not tree.is_dir():  # else another process unpacked it meanwhile: use theirs
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return tree

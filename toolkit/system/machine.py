@@ -43,18 +43,22 @@ class Machine:
         self.name = name
         self._parent = parent
         self.workdir = Path(".")
+        self._socket_dir = Path(".")
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "Machine":
         if self._parent is not None:
             self._parent.mkdir(parents=True, exist_ok=True)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.name}.", dir=self._parent))
+        # the QMP socket in a short path of its own: a Unix socket path is limited to 107 bytes
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="ppcllm-qmp."))
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     @property
     def qemu_log(self) -> Path:
@@ -65,7 +69,7 @@ class Machine:
         return asyncio.run(self._session(timeout))
 
     async def _session(self, timeout: float) -> Shutdown:
-        socket_path = self.workdir / "qmp.sock"
+        socket_path = self._socket_dir / "qmp.sock"
         qmp = QMPClient(self.name)
         await qmp.start_server(str(socket_path))
         argv = [*self.argv, "-S", "-qmp", f"unix:{socket_path}"]
