@@ -129,7 +129,8 @@ def _run_system(profile: Target, engine: Path, model_path: Path, options: Genera
     outcome = run_system(profile, engine, model_path, options.argv(), timeout, cache)
     fig = outcome.figures
     say(f"guest {profile.name}: peak memory {fig.peak_rss_kib / 1024:.1f} MiB of {fig.mem_total_kib / 1024:.0f} MiB, "
-        f"program {fig.program_ms / 1000:.2f} s, machine {fig.machine_s:.2f} s wall (firmware, boot, run, power-off)")
+        f"kernel boot {fig.boot_ms / 1000:.2f} s, program {fig.program_ms / 1000:.2f} s, "
+        f"machine {fig.machine_s:.2f} s wall (firmware, boot, run, power-off)")
     return outcome.run
 
 

@@ -17,7 +17,7 @@ from toolkit.targets import load_target, load_target_file
 
 CONSOLE = (b"[    0.000000] Linux version 6.1\r\n\r\nppcllm-init: start: /ppcllm/engine\r\n"
            b"achieved tok/s: 12.5\r\n\r\nppcllm-init: result exit=0 signal=0 maxrss_kib=2048 wall_ms=900 "
-           b"mem_total_kib=1030000\r\n")
+           b"mem_total_kib=1030000 boot_ms=1234\r\n")
 
 
 def test_cpio_round_trip_and_layout(tmp_path: Path) -> None:
@@ -78,7 +78,8 @@ def test_kernel_key_follows_fragment_source_and_compiler() -> None:
 def test_report_and_program_stderr_from_console() -> None:
     code, sig, figures = parse_report(CONSOLE) or (None, None, None)
     assert (code, sig) == (0, 0)
-    assert figures is not None and (figures.peak_rss_kib, figures.program_ms, figures.mem_total_kib) == (2048, 900, 1030000)
+    assert figures is not None
+    assert (figures.peak_rss_kib, figures.program_ms, figures.mem_total_kib, figures.boot_ms) == (2048, 900, 1030000, 1234)
     assert program_stderr(CONSOLE) == b"achieved tok/s: 12.5\n"
     assert parse_report(b"no marker here") is None
 

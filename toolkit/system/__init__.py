@@ -4,6 +4,7 @@ guest's figures (peak memory, time)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from .machine import Machine
 
 MARK = b"ppcllm-init: "
 _RESULT = re.compile(rb"ppcllm-init: result exit=(-?\d+) signal=(\d+) maxrss_kib=(-?\d+) wall_ms=(-?\d+) "
-                     rb"mem_total_kib=(-?\d+)")
+                     rb"mem_total_kib=(-?\d+) boot_ms=(-?\d+)")
 _PANIC = re.compile(rb"Kernel panic[^\r\n]*")
 GUEST_DIR = "ppcllm"
 
@@ -30,6 +31,7 @@ class GuestFigures:
     peak_rss_kib: int     # the program's peak resident memory (wait4's ru_maxrss)
     program_ms: int       # the program's wall time inside the guest
     mem_total_kib: int    # the memory the guest kernel saw (MemTotal)
+    boot_ms: int          # from the kernel's start to the program's (CLOCK_MONOTONIC in the guest)
     machine_s: float      # from `cont` to power-off: firmware, boot, run, shutdown
 
 
@@ -80,8 +82,8 @@ def parse_report(console: bytes) -> tuple[int, int, GuestFigures] | None:
     match = _RESULT.search(console)
     if match is None:
         return None
-    code, sig, rss, ms, total = (int(g) for g in match.groups())
-    return code, sig, GuestFigures(rss, ms, total, 0.0)
+    code, sig, rss, ms, total, boot = (int(g) for g in match.groups())
+    return code, sig, GuestFigures(rss, ms, total, boot, 0.0)
 
 
 def diagnose(target: Target, console: bytes, reason: str | None, timeout: float) -> str:
@@ -118,7 +120,7 @@ def run_system(target: Target, engine: Path, model: Path, args: list[str | bytes
         code, sig, figures = report
         stdout = channel_out.read_bytes() if channel_out.exists() else b""
     returncode = code if sig == 0 else -sig
-    figures = GuestFigures(figures.peak_rss_kib, figures.program_ms, figures.mem_total_kib, shutdown.wall_s)
+    figures = dataclasses.replace(figures, machine_s=shutdown.wall_s)
     return SystemResult(RunResult(stdout, program_stderr(console), returncode, figures.program_ms / 1000.0),
                         figures, kernel)
 

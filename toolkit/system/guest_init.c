@@ -8,9 +8,10 @@
  * named in /ppcllm/channel, a second serial port set to raw mode, so every byte arrives as the
  * program wrote it), leaves its stderr on the console, then reports on the console
  *
- *   ppcllm-init: result exit=N signal=S maxrss_kib=K wall_ms=W mem_total_kib=M
+ *   ppcllm-init: result exit=N signal=S maxrss_kib=K wall_ms=W mem_total_kib=M boot_ms=B
  *
- * (peak memory from wait4's ru_maxrss: /proc is gone once the program exits) and powers the
+ * (peak memory from wait4's ru_maxrss: /proc is gone once the program exits; boot_ms is
+ * CLOCK_MONOTONIC when the program started, the time since the kernel started) and powers the
  * machine off. The host reads the report, so every failure here is reported the same way.
  * C99 + POSIX, static, built with the target's compiler. */
 #define _DEFAULT_SOURCE
@@ -181,9 +182,11 @@ int main(void)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     tcdrain(fd);
-    fprintf(stderr, "\n" MARK "result exit=%d signal=%d maxrss_kib=%ld wall_ms=%ld mem_total_kib=%ld\n",
+    fprintf(stderr,
+            "\n" MARK "result exit=%d signal=%d maxrss_kib=%ld wall_ms=%ld mem_total_kib=%ld boot_ms=%ld\n",
             WIFEXITED(status) ? WEXITSTATUS(status) : -1, WIFSIGNALED(status) ? WTERMSIG(status) : 0,
-            (long)ru.ru_maxrss, elapsed_ms(&t0, &t1), mem_total_kib());
+            (long)ru.ru_maxrss, elapsed_ms(&t0, &t1), mem_total_kib(),
+            (long)t0.tv_sec * 1000L + (long)(t0.tv_nsec / 1000000L));
     fflush(stderr);
     power_off();
     return 0;
