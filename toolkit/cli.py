@@ -107,14 +107,17 @@ def run_qemu(
     cache = cache_root()
     model_path, model = converted_for(profile, checkpoint, tokenizer, cache)
     engine = cached_build(profile, cache).engine
+    guest = ""
     if system:
-        result = _run_system(profile, engine, model_path, options, timeout, cache)
+        result, guest = _run_system(profile, engine, model_path, options, timeout, cache)
     else:
         result = run_user(profile, engine, [str(model_path), *options.argv()], timeout)
     sys.stdout.buffer.write(result.stdout)
     sys.stdout.flush()
     sys.stderr.buffer.write(result.stderr)
     sys.stderr.flush()
+    if guest:
+        say(guest)
     if result.returncode != 0:
         raise program_failure("the engine", profile, result.returncode, result.stderr)
     say(f"seed {options.seed}; {profile.name} run took {result.wall_s:.2f} s wall")
@@ -123,15 +126,16 @@ def run_qemu(
 
 
 def _run_system(profile: Target, engine: Path, model_path: Path, options: GenerateOptions, timeout: float,
-                cache: Path) -> RunResult:
+                cache: Path) -> tuple[RunResult, str]:
+    """The run in full-system QEMU, and one line of the guest's figures for stderr."""
     from .system import run_system
 
     outcome = run_system(profile, engine, model_path, options.argv(), timeout, cache)
     fig = outcome.figures
-    say(f"guest {profile.name}: peak memory {fig.peak_rss_kib / 1024:.1f} MiB of {fig.mem_total_kib / 1024:.0f} MiB, "
-        f"kernel boot {fig.boot_ms / 1000:.2f} s, program {fig.program_ms / 1000:.2f} s, "
-        f"machine {fig.machine_s:.2f} s wall (firmware, boot, run, power-off)")
-    return outcome.run
+    return outcome.run, (f"guest {profile.name}: peak memory {fig.peak_rss_kib / 1024:.1f} MiB of "
+                         f"{fig.mem_total_kib / 1024:.0f} MiB, kernel boot {fig.boot_ms / 1000:.2f} s, "
+                         f"program {fig.program_ms / 1000:.2f} s, "
+                         f"machine {fig.machine_s:.2f} s wall (firmware, boot, run, power-off)")
 
 
 @app.command()

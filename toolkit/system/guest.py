@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -38,6 +39,7 @@ def cached_init(target: Target, cache: Path) -> Path:
         (work / "build.json").write_text(json.dumps({"target": target.name, "key": key}) + "\n", encoding="utf-8")
         if directory.exists():
             shutil.rmtree(directory)
+        os.chmod(work, 0o755)  # mkdtemp made it private
         work.rename(directory)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

@@ -155,6 +155,7 @@ def _build(target: Target, system: System, cache: Path, directory: Path, tarball
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         if directory.exists():
             shutil.rmtree(directory)
+        os.chmod(work, 0o755)  # mkdtemp made it private
         work.rename(directory)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
