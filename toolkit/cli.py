@@ -18,13 +18,13 @@ import typer
 
 from . import __version__, format as fmt
 from .cache import cache_root
-from .emulate import run_user
+from .emulate import RunResult, run_user
 from .errors import EXIT_CODES, ToolkitError, UsageError, VerifyError
 from .fsutil import atomic_write_bytes
 from .models import Model
 from .pipeline import GenerateOptions, check_options, converted_for, load_model, program_failure
 from .resources import default_checkpoint, default_tokenizer
-from .targets import available_targets, load_target
+from .targets import Target, available_targets, load_target
 from .toolchain import build as build_target, cached_build, choose_toolchain
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -155,24 +155,35 @@ def run_qemu(
     quant: Annotated[Optional[str], typer.Option("--quant", help="convert the matrices to f32, q8_0 or q4_0 first (default: as the file is)")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="worker threads (default: the target's hardware threads)")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds before the run is abandoned")] = 600.0,
+    system: Annotated[bool, typer.Option("--system", help="boot the target's machine under full-system QEMU (RAM as the target's) instead of user mode")] = False,
 ) -> None:
     """Build and convert what is needed (cached), run the engine under QEMU, print its text."""
     options = check_options(temperature, topp, seed, steps, prompt, time.time())
     if checkpoint is None:
         checkpoint, tokenizer = default_checkpoint(), tokenizer or default_tokenizer()
     profile = load_target(target)
+    if system and profile.system is None:
+        raise UsageError(f"--system: target '{profile.name}' has no full-system machine",
+                         "use a target whose profile has a [system] table, such as g4 or xenon")
     cache = cache_root()
     if quant is not None and quant not in fmt.QUANT_DTYPES:
         raise UsageError(f"--quant {quant}: must be one of {', '.join(fmt.QUANT_DTYPES)}")
     if threads is not None and not 1 <= threads <= max(1, profile.hardware_threads) * 8:
         raise UsageError(f"--threads {threads}: must be between 1 and {max(1, profile.hardware_threads) * 8}")
     model_path, model = converted_for(profile, checkpoint, tokenizer, cache, quant)
-    extra = ["-T", str(threads)] if threads is not None else []
-    result = run_user(profile, cached_build(profile, cache).engine, [str(model_path), *options.argv(), *extra], timeout)
+    engine = cached_build(profile, cache).engine
+    argv = [*options.argv(), *(["-T", str(threads)] if threads is not None else [])]
+    guest = ""
+    if system:
+        result, guest = _run_system(profile, engine, model_path, argv, timeout, cache)
+    else:
+        result = run_user(profile, engine, [str(model_path), *argv], timeout)
     sys.stdout.buffer.write(result.stdout)
     sys.stdout.flush()
     sys.stderr.buffer.write(result.stderr)
     sys.stderr.flush()
+    if guest:
+        say(guest)
     if result.returncode != 0:
         raise program_failure("the engine", profile, result.returncode, result.stderr)
     say(f"seed {options.seed}; {profile.name} run took {result.wall_s:.2f} s wall")
@@ -227,6 +238,32 @@ def _int_list(text: str, option: str) -> list[int]:
     if not values or min(values) < 1:
         raise UsageError(f"{option} {text}: values must be >= 1")
     return values
+
+
+def _run_system(profile: Target, engine: Path, model_path: Path, argv: list[str | bytes], timeout: float,
+                cache: Path) -> tuple[RunResult, str]:
+    """The run in full-system QEMU, and one line of the guest's figures for stderr."""
+    from .system import run_system
+
+    outcome = run_system(profile, engine, model_path, argv, timeout, cache)
+    fig = outcome.figures
+    return outcome.run, (f"guest {profile.name}: peak memory {fig.peak_rss_kib / 1024:.1f} MiB of "
+                         f"{fig.mem_total_kib / 1024:.0f} MiB, kernel boot {fig.boot_ms / 1000:.2f} s, "
+                         f"program {fig.program_ms / 1000:.2f} s, "
+                         f"machine {fig.machine_s:.2f} s wall (firmware, boot, run, power-off)")
+
+
+@app.command()
+def kernel(
+    target: Annotated[str, typer.Option("--target", help="target profile (see `ppc-llm targets`)")] = "g4",
+) -> None:
+    """Build (or reuse, cached) the guest kernel for the target's full-system machine."""
+    from .system.kernel import cached_kernel
+
+    profile = load_target(target)
+    built = cached_kernel(profile, cache_root())
+    how = f"built in {built.build_s:.0f} s" if built.build_s is not None else "cached"
+    say(f"guest kernel for {profile.name} ({how}): {built.image}")
 
 
 def _verify(model: Model, options: GenerateOptions, stdout: bytes) -> None:

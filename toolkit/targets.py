@@ -74,6 +74,24 @@ class BenchModel:
 
 
 @dataclass(frozen=True)
+class System:
+    """Full-system QEMU: the machine, its serial ports, and the guest kernel built for it."""
+
+    command: str                 # qemu-system-ppc / qemu-system-ppc64
+    package: str                 # the apt package that installs it
+    args: tuple[str, ...]        # machine and CPU (-m comes from ram_mib)
+    console: str                 # kernel console: the first serial port (kernel messages, stderr)
+    channel: str                 # the program's stdout: the second serial port, raw
+    kernel_config: Path          # config fragment for allnoconfig (resolved beside the profile)
+    kernel_arch: str             # ARCH= for the kernel build
+    kernel_cross: str            # CROSS_COMPILE= for the kernel build
+    kernel_image: str            # the file under the build directory that QEMU boots (-kernel)
+    kernel_source: str           # the kernel source tarball
+    kernel_package: str          # the apt package that installs it
+    cmdline: tuple[str, ...]     # extra kernel command-line words
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     description: str
@@ -88,6 +106,7 @@ class Target:
     source: Path
     bench: BenchModel | None = None
     isa: IsaPolicy | None = None
+    system: System | None = None
 
     @property
     def has_simd(self) -> bool:
@@ -99,7 +118,7 @@ _SCHEMA: dict[str, dict[str, tuple[type[Any], bool]]] = {
     "": {"name": (str, True), "description": (str, True), "word_bits": (int, True), "endian": (str, True),
          "simd": (str, True), "ram_mib": (int, True), "hardware_threads": (int, True),
          "toolchain": (dict, True), "elf": (dict, True), "emulator": (dict, False),
-         "isa": (dict, False), "bench": (dict, False)},
+         "isa": (dict, False), "bench": (dict, False), "system": (dict, False)},
     "toolchain": {"cc": (str, True), "objdump": (str, True), "packages": (list, True), "cflags": (list, True),
                   "simd_cflags": (list, True), "ldflags": (list, True)},
     "elf": {"machine": (str, True), "bits": (int, True), "endian": (str, True), "static": (bool, True)},
@@ -109,6 +128,10 @@ _SCHEMA: dict[str, dict[str, tuple[type[Any], bool]]] = {
               "cache_line": (int, True), "basis": (str, True), "published_scalar_tok_s": (float, False),
               "published_simd_tok_s": (float, False)},
     "isa": {"forbid": (list, True), "require": (list, True), "stand_in": (str, False)},
+    "system": {"command": (str, True), "package": (str, True), "args": (list, True), "console": (str, True),
+               "channel": (str, True), "kernel_config": (str, True), "kernel_arch": (str, True),
+               "kernel_cross": (str, True), "kernel_image": (str, True), "kernel_source": (str, True),
+               "kernel_package": (str, True), "cmdline": (list, True)},
 }
 
 
@@ -168,6 +191,7 @@ def _build(data: dict[str, Any], source: Path) -> Target:
         source=source,
         bench=_bench(data.get("bench")),
         isa=_isa(data.get("isa"), source),
+        system=_system(data.get("system"), source),
     )
 
 
@@ -177,6 +201,20 @@ def _bench(table: dict[str, Any] | None) -> BenchModel | None:
     return BenchModel(table["instruction_seconds"], table["byte_seconds"], table["bus_bytes_per_second"],
                       table["cache_bytes"], table["cache_ways"], table["cache_line"], table["basis"],
                       table.get("published_scalar_tok_s", 0.0), table.get("published_simd_tok_s", 0.0))
+
+
+def _system(table: dict[str, Any] | None, source: Path) -> System | None:
+    if table is None:
+        return None
+    fragment = source.parent / table["kernel_config"]
+    if not fragment.is_file():
+        raise InputError(f"{source}: [system] kernel_config '{table['kernel_config']}' does not exist",
+                         f"expected {fragment}")
+    return System(command=table["command"], package=table["package"], args=tuple(table["args"]),
+                  console=table["console"], channel=table["channel"], kernel_config=fragment,
+                  kernel_arch=table["kernel_arch"], kernel_cross=table["kernel_cross"],
+                  kernel_image=table["kernel_image"], kernel_source=table["kernel_source"],
+                  kernel_package=table["kernel_package"], cmdline=tuple(table["cmdline"]))
 
 
 def load_target_file(path: Path) -> Target:

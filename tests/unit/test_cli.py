@@ -34,6 +34,8 @@ def assert_clean_error(code: int, out: str, err: str, expected: int, text: str) 
 
 @pytest.mark.parametrize("args,expected,text", [
     (["run-qemu", "--target", "g9"], 2, "unknown target 'g9'"),
+    (["run-qemu", "--system", "--target", "host"], 2, "target 'host' has no full-system machine"),
+    (["kernel", "--target", "host"], 2, "target 'host' has no full-system machine"),
     (["run-qemu", "-t", "-1"], 2, "temperature must be"),
     (["run-qemu", "-p", "2"], 2, "top-p must be"),
     (["run-qemu", "-n", "-5"], 2, "steps must be"),
