@@ -105,6 +105,7 @@ class Target:
     emulator: Emulator | None
     source: Path
     bench: BenchModel | None = None
+    simd_runtime: bool = False  # SIMD kernels chosen at run time from the CPU's features
     isa: IsaPolicy | None = None
     system: System | None = None
 
@@ -116,6 +117,7 @@ class Target:
 # key -> (type, required) for each table; nested tables are validated by their own schema
 _SCHEMA: dict[str, dict[str, tuple[type[Any], bool]]] = {
     "": {"name": (str, True), "description": (str, True), "word_bits": (int, True), "endian": (str, True),
+         "simd_runtime": (bool, False),
          "simd": (str, True), "ram_mib": (int, True), "hardware_threads": (int, True),
          "toolchain": (dict, True), "elf": (dict, True), "emulator": (dict, False),
          "isa": (dict, False), "bench": (dict, False), "system": (dict, False)},
@@ -190,6 +192,7 @@ def _build(data: dict[str, Any], source: Path) -> Target:
         emulator=Emulator(emu["command"], tuple(emu["args"]), emu["package"]) if emu else None,
         source=source,
         bench=_bench(data.get("bench")),
+        simd_runtime=data.get("simd_runtime", False),
         isa=_isa(data.get("isa"), source),
         system=_system(data.get("system"), source),
     )
