@@ -11,6 +11,7 @@ import jinja2
 
 from . import __version__
 from .errors import InputError
+from .fsutil import replace_dir
 from .render import render
 from .resources import templates_dir
 from .targets import Target
@@ -46,12 +47,9 @@ def write_bundle(target: Target, dest: Path) -> list[str]:
     try:
         for name, text in sorted(files.items()):
             (work / name).write_text(text, encoding="utf-8")
-        work.chmod(0o755)
-        if dest.exists():
-            if not dest.is_dir():
-                raise InputError(f"--emit-source {dest} exists and is not a directory")
-            shutil.rmtree(dest)
-        work.rename(dest)
+        if dest.exists() and not dest.is_dir():
+            raise InputError(f"--emit-source {dest} exists and is not a directory")
+        replace_dir(work, dest, 0o755)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -31,6 +32,21 @@ def atomic_write_bytes(path: Path, payload: bytes, mode: int = 0o644) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def replace_dir(new: Path, dest: Path, mode: int | None = None) -> None:
+    """Publish the finished directory ``new`` (made beside ``dest``) as ``dest``: optionally set its
+    mode (``mkdtemp`` makes it private), swap an existing ``dest`` out, rename, then remove the old
+    one, so ``dest`` is never half-written and the previous one stays until the new one is in."""
+    if mode is not None:
+        os.chmod(new, mode)
+    old = None
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old.{os.getpid()}")
+        dest.rename(old)
+    new.rename(dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def sha256_bytes(payload: bytes) -> str:

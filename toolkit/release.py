@@ -18,7 +18,7 @@ import jinja2
 
 from . import __version__
 from .errors import InputError
-from .fsutil import sha256_file
+from .fsutil import replace_dir, sha256_file
 from .pipeline import converted_for
 from .render import ENGINE_PROGRAM
 from .resources import templates_dir
@@ -79,10 +79,7 @@ def write_release(targets: Sequence[Target], checkpoint: Path, tokenizer: Path |
         (work / SUMS).write_text(sha256sums(work), encoding="utf-8")
         for path in [work, *work.rglob("*")]:
             os.utime(path, (epoch, epoch))
-        work.chmod(0o755)
-        if dest.exists():
-            shutil.rmtree(dest)
-        work.rename(dest)
+        replace_dir(work, dest, 0o755)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

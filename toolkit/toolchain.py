@@ -20,7 +20,7 @@ from pathlib import Path
 from . import __version__
 from .elfcheck import check_engine_code, check_header
 from .errors import BuildError, UsageError
-from .fsutil import sha256_bytes, sha256_file
+from .fsutil import replace_dir, sha256_bytes, sha256_file
 from .render import ENGINE_PROGRAM, KERNELTEST_PROGRAM, RenderedSources, render
 from .runner import HOST_RUNNER, TOOLCHAINS, Runner
 from .targets import Target
@@ -168,22 +168,11 @@ def build(target: Target, out_dir: Path, toolchain: str | None = None, engine: s
             code = check_engine_code(work / ENGINE_PROGRAM, objects, target, runner) if target.isa else {}
         manifest = _manifest(target, sources, work, version, facts, code, chosen)
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        _replace_dir(work, out_dir)
+        replace_dir(work, out_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
     return Build(out_dir, target, manifest)
-
-
-def _replace_dir(new: Path, dest: Path) -> None:
-    """Move ``new`` to ``dest``; an existing ``dest`` is swapped out first and then removed."""
-    old = None
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}.old.{os.getpid()}")
-        dest.rename(old)
-    new.rename(dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def cached_build(target: Target, cache_root: Path, toolchain: str | None = None, engine: str | None = None) -> Build:

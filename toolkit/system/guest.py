@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from ..cmd import require_tool, run
 from ..errors import BuildError
-from ..fsutil import sha256_bytes
+from ..fsutil import replace_dir, sha256_bytes
 from ..targets import Target
 from ..toolchain import compiler_version
 
@@ -37,10 +36,7 @@ def cached_init(target: Target, cache: Path) -> Path:
             first = result.stderr.decode(errors="replace").strip().splitlines()
             raise BuildError(f"compiling the guest's /init for {target.name} failed: {first[0] if first else ''}")
         (work / "build.json").write_text(json.dumps({"target": target.name, "key": key}) + "\n", encoding="utf-8")
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.chmod(work, 0o755)  # mkdtemp made it private
-        work.rename(directory)
+        replace_dir(work, directory, 0o755)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

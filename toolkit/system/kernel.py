@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..cmd import require_tool, run
 from ..errors import BuildError, ToolMissingError, UsageError
-from ..fsutil import sha256_bytes, sha256_file
+from ..fsutil import replace_dir, sha256_bytes, sha256_file
 from ..targets import System, Target
 from ..toolchain import compiler_version
 
@@ -153,10 +153,7 @@ def _build(target: Target, system: System, cache: Path, directory: Path, tarball
                     "fragment": system.kernel_config.name, "image": system.kernel_image,
                     "build_seconds": round(build_s, 1)}
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.chmod(work, 0o755)  # mkdtemp made it private
-        work.rename(directory)
+        replace_dir(work, directory, 0o755)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
