@@ -18,10 +18,11 @@ import typer
 
 from . import __version__, format as fmt
 from .cache import cache_root
-from .emulate import RunResult, run_user
-from .errors import EXIT_CODES, ToolkitError, UsageError, VerifyError
+from .emulate import RunResult, run_interactive, run_user
+from .errors import EXIT_CODES, RunError, ToolkitError, UsageError, VerifyError
 from .fsutil import atomic_write_bytes
 from .models import Model
+from .render import DEFAULT_CTX
 from .pipeline import GenerateOptions, check_options, converted_for, load_model, program_failure
 from .resources import default_checkpoint, default_tokenizer
 from .targets import Target, available_targets, load_target
@@ -51,10 +52,10 @@ def targets() -> None:
 
 @app.command()
 def convert(
-    checkpoint: Annotated[Path, typer.Argument(help="llama2.c checkpoint (.bin) or a converted file")],
+    checkpoint: Annotated[Path, typer.Argument(help="llama2.c checkpoint (.bin), GGUF file (.gguf) or a converted file")],
     tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", "-z", help="llama2.c tokenizer.bin (embedded in the output)")] = None,
     endian: Annotated[str, typer.Option("--endian", help="byte order of the output: big or little")] = "big",
-    quant: Annotated[str, typer.Option("--quant", help="matrix weights: f32, q8_0 or q4_0 (groups of 32)")] = "f32",
+    quant: Annotated[Optional[str], typer.Option("--quant", help="matrix weights: f32, q8_0 or q4_0 (groups of 32); default: as the input is (GGUF blocks are kept)")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="output file (default: NAME.be.bin / NAME.le.bin here)")] = None,
 ) -> None:
     """Convert model weights (and tokenizer) to the target's byte order and alignment."""
@@ -67,7 +68,7 @@ def convert(
     payload = fmt.encode(model, endian, quant)
     atomic_write_bytes(out, payload)
     cfg = model.config
-    say(f"wrote {out} ({len(payload):,} bytes, {endian}-endian, {quant}, format v{fmt.FORMAT_VERSION}): dim {cfg.dim}, "
+    say(f"wrote {out} ({len(payload):,} bytes, {endian}-endian, {quant or model.quant}, format v{fmt.FORMAT_VERSION}): dim {cfg.dim}, "
         f"{cfg.n_layers} layers, {cfg.n_heads} heads, vocab {cfg.vocab_size}, context {cfg.seq_len}")
 
 
@@ -106,7 +107,7 @@ def build(
 @app.command()
 def release(
     targets_csv: Annotated[Optional[str], typer.Option("--targets", help="comma-separated targets (default: every emulated target)")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="llama2.c checkpoint or converted file (default: the bundled stories260K)")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="llama2.c checkpoint, GGUF file or converted file (default: the bundled stories260K)")] = None,
     tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", "-z", help="tokenizer.bin, needed with a llama2.c checkpoint")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="release directory")] = Path("dist"),
     toolchain: Annotated[Optional[str], typer.Option("--toolchain", help=TOOLCHAIN_HELP)] = None,
@@ -144,7 +145,7 @@ def doctor() -> None:
 @app.command("run-qemu")
 def run_qemu(
     target: Annotated[str, typer.Option("--target", help="target profile (see `ppc-llm targets`)")] = "g4",
-    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="llama2.c checkpoint or converted file (default: the bundled stories260K)")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="llama2.c checkpoint, GGUF file or converted file (default: the bundled stories260K)")] = None,
     tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", "-z", help="tokenizer.bin, needed with a llama2.c checkpoint")] = None,
     temperature: Annotated[float, typer.Option("-t", "--temperature", help="0 = greedy")] = 1.0,
     topp: Annotated[float, typer.Option("-p", "--topp", help="top-p (nucleus) in [0, 1]")] = 0.9,
@@ -156,9 +157,18 @@ def run_qemu(
     threads: Annotated[Optional[int], typer.Option("--threads", help="worker threads (default: the target's hardware threads)")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds before the run is abandoned")] = 600.0,
     system: Annotated[bool, typer.Option("--system", help="boot the target's machine under full-system QEMU (RAM as the target's) instead of user mode")] = False,
+    chat: Annotated[bool, typer.Option("--chat", help="chat with a ChatML model: one turn from -i (or stdin), a conversation when stdin is a terminal")] = False,
+    system_prompt: Annotated[Optional[str], typer.Option("--system-prompt", help="with --chat: the system prompt (default: the model's template's)")] = None,
+    ctx: Annotated[Optional[int], typer.Option("--ctx", help=f"KV-cache positions (default: the model's context, at most {DEFAULT_CTX})")] = None,
 ) -> None:
     """Build and convert what is needed (cached), run the engine under QEMU, print its text."""
     options = check_options(temperature, topp, seed, steps, prompt, time.time())
+    if system_prompt is not None and not chat:
+        raise UsageError("--system-prompt needs --chat")
+    if ctx is not None and ctx < 1:
+        raise UsageError(f"--ctx {ctx}: must be at least 1")
+    if chat and verify:
+        raise UsageError("--verify compares raw completions: leave out --chat")
     if checkpoint is None:
         checkpoint, tokenizer = default_checkpoint(), tokenizer or default_tokenizer()
     profile = load_target(target)
@@ -171,8 +181,20 @@ def run_qemu(
     if threads is not None and not 1 <= threads <= max(1, profile.hardware_threads) * 8:
         raise UsageError(f"--threads {threads}: must be between 1 and {max(1, profile.hardware_threads) * 8}")
     model_path, model = converted_for(profile, checkpoint, tokenizer, cache, quant)
+    if verify and model.bpe is not None:
+        raise UsageError("--verify covers llama2.c vocabularies; GGUF models are checked by the test suite's "
+                         "reference (tests/integration/test_smollm.py)")
+    if chat and not model.chat:
+        raise UsageError(f"--chat: {checkpoint} has no ChatML chat template", "run it without --chat")
     engine = cached_build(profile, cache).engine
-    argv = [*options.argv(), *(["-T", str(threads)] if threads is not None else [])]
+    argv = [*options.argv(with_prompt=prompt is not None or not chat),
+            *(["-T", str(threads)] if threads is not None else []), *(["-c", str(ctx)] if ctx else []),
+            *(["-m", "chat"] if chat else []), *(["-y", system_prompt] if system_prompt is not None else [])]
+    if chat and prompt is None and sys.stdin.isatty() and not system:
+        code = run_interactive(profile, engine, [str(model_path), *argv])
+        if code != 0:
+            raise RunError(f"the engine failed on {profile.name} (exit status {code})")
+        return
     guest = ""
     if system:
         result, guest = _run_system(profile, engine, model_path, argv, timeout, cache)

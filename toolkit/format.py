@@ -14,16 +14,22 @@ Layout, every integer and float in the file's byte order (``endian``):
     64      4     shared classifier (0 or 1)
     68      4     rope theta (f32)
     72      4     rms norm epsilon (f32)
-    76      4     weight quantization of the matrices: a dtype code (0 f32, 2 q8_0, 3 q4_0)
-    80      48    reserved, zero
+    76      4     weight quantization of most matrices: a dtype code (0 f32, 2 q8_0, 3 q4_0, 5 q4_1)
+    80      4     tokenizer kind: 0 llama2.c (sentencepiece scores), 1 GPT-2 byte-level BPE
+    84      4     flags: bit 0 float activations (block-quantized matrices multiply float32
+                  activations, GGUF models; else int8-quantized ones), bit 1 ChatML chat template
+    88      40    reserved, zero
     128     64*n  tensor table, sorted by offset: name (32 bytes, NUL padded ASCII), dtype (u32),
                   ndim (u32), dims[3] (u32), reserved (u32), offset (u64)
     ...           tensor data, each at a multiple of ALIGNMENT, zero padding between
 
 dtype 0 is f32; dtype 1 is raw bytes (the tokenizer blob, llama2.c tokenizer.bin layout in the
-file's byte order); dtypes 2 (q8_0) and 3 (q4_0) are block-quantized codes, whose scales are the
-tensor NAME.scales of dtype 4 (fp16) (layout in toolkit/quant.py). Norms always stay f32; the matrices
-(MATRICES) are all f32 or all of the file's weight quantization.
+file's byte order; for BPE vocabularies the pieces are raw bytes and the "bpe" blob follows,
+layout in toolkit/models/bpe.py; ChatML models have a "chat" blob: a flag byte and the default
+system prompt); dtypes 2 (q8_0), 3 (q4_0) and 5 (q4_1) are block-quantized codes, whose scales
+are the tensor NAME.scales of dtype 4 (fp16), and for q4_1 whose mins are NAME.mins (fp16, same
+shape) (layout in toolkit/quant.py). Norms always stay f32; each matrix (MATRICES) is f32 or
+block-quantized, as its table entry says.
 """
 
 from __future__ import annotations
@@ -37,12 +43,13 @@ import numpy as np
 from . import quant as qmod
 from .errors import InputError, UsageError
 from .models import Model, ModelConfig, Tensor
+from .models import bpe as bpemod
 from .models.llama2c import parse_tokenizer, tokenizer_bytes
 from .quant import QuantTensor
 
 MAGIC = b"PPCLLM\0\0"
 BOM = 0x0A0B0C0D
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 HEADER_SIZE = 128
 ENTRY_SIZE = 64
 ALIGNMENT = 64
@@ -52,12 +59,21 @@ DTYPE_BYTES = 1
 DTYPE_Q8_0 = 2
 DTYPE_Q4_0 = 3
 DTYPE_F16 = 4
-QUANT_DTYPES = {"f32": DTYPE_F32, "q8_0": DTYPE_Q8_0, "q4_0": DTYPE_Q4_0}
-QUANT_NAMES = {code: name for name, code in QUANT_DTYPES.items()}
+DTYPE_Q4_1 = 5
+QUANT_DTYPES = {"f32": DTYPE_F32, "q8_0": DTYPE_Q8_0, "q4_0": DTYPE_Q4_0}  # what --quant makes
+BLOCK_DTYPES = {"q8_0": DTYPE_Q8_0, "q4_0": DTYPE_Q4_0, "q4_1": DTYPE_Q4_1}
+QUANT_NAMES = {code: name for name, code in {**QUANT_DTYPES, **BLOCK_DTYPES}.items()}
+TOKENIZER_LLAMA2C, TOKENIZER_BPE = 0, 1
+FLAG_FLOAT_ACTIVATIONS, FLAG_CHATML = 1, 2
+MINS_SUFFIX = ".mins"
+BPE_TENSOR = "bpe"
+CHAT_TENSOR = "chat"
 MATRICES = ("tok_embeddings", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "wcls")
 SCALES_SUFFIX = ".scales"
 TOKENIZER_TENSOR = "tokenizer"
 ENDIANS = {"big": ">", "little": "<"}
+HEADER_FORMAT = "8sIIIIQI7IIffIII"
+QUANT_NAMES_TO_CODE = {"f32": DTYPE_F32, **BLOCK_DTYPES}
 
 
 @dataclass(frozen=True)
@@ -69,7 +85,7 @@ class TensorEntry:
 
     @property
     def nbytes(self) -> int:
-        if self.dtype in (DTYPE_Q8_0, DTYPE_Q4_0):
+        if self.dtype in BLOCK_DTYPES.values():
             return qmod.code_nbytes(QUANT_NAMES[self.dtype], self.dims)
         return int(np.prod(self.dims)) * {DTYPE_F32: 4, DTYPE_F16: 2}.get(self.dtype, 1)
 
@@ -78,14 +94,22 @@ def _align(n: int) -> int:
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
-def _payloads(model: Model, quant: str, bo: str) -> list[tuple[str, int, tuple[int, ...], bytes]]:
-    """(name, dtype, dims, bytes) of every tensor in file order, matrices quantized as asked."""
-    out: list[tuple[str, int, tuple[int, ...], bytes]] = []
+Payload = tuple[str, int, tuple[int, ...], bytes]
+
+
+def _payloads(model: Model, quant: str | None, bo: str) -> list[Payload]:
+    """(name, dtype, dims, bytes) of every tensor in file order, matrices quantized as asked
+    (None: as they are)."""
+    out: list[Payload] = []
     for name, tensor in model.tensors.items():
-        if name in MATRICES and quant != "f32":
-            q = _as_quant(tensor, quant)
-            out.append((name, QUANT_DTYPES[quant], q.shape, qmod.encode_codes(q)))
+        wanted = (tensor.kind if isinstance(tensor, QuantTensor) else "f32") if quant is None else quant
+        if name in MATRICES and wanted != "f32":
+            q = _as_quant(tensor, wanted)
+            out.append((name, BLOCK_DTYPES[wanted], q.shape, qmod.encode_codes(q)))
             out.append((name + SCALES_SUFFIX, DTYPE_F16, qmod.scales_shape(q.shape), qmod.encode_scales(q, bo)))
+            if q.mins is not None:
+                out.append((name + MINS_SUFFIX, DTYPE_F16, qmod.scales_shape(q.shape),
+                            qmod.encode_scales(q, bo, q.mins)))
         else:
             dense = qmod.dequantize(tensor) if isinstance(tensor, QuantTensor) else tensor
             out.append((name, DTYPE_F32, tuple(dense.shape), _f32_bytes(dense, bo)))
@@ -102,15 +126,30 @@ def _f32_bytes(array: np.ndarray, bo: str) -> bytes:
     return np.ascontiguousarray(array, dtype=bo + "f4").tobytes()
 
 
-def encode(model: Model, endian: str, quant: str = "f32") -> bytes:
+def _blobs(model: Model, bo: str) -> list[Payload]:
+    blobs = [(TOKENIZER_TENSOR, tokenizer_bytes(model.tokenizer, bo))]
+    if model.bpe is not None:
+        blobs.append((BPE_TENSOR, bpemod.blob(model.bpe, bo)))
+    if model.chat:
+        blobs.append((CHAT_TENSOR, bpemod.chat_blob(model.chat_system)))
+    return [(name, DTYPE_BYTES, (len(blob),), blob) for name, blob in blobs]
+
+
+def _flags(model: Model) -> int:
+    return (FLAG_FLOAT_ACTIVATIONS if model.float_activations else 0) | (FLAG_CHATML if model.chat else 0)
+
+
+def encode(model: Model, endian: str, quant: str | None = None) -> bytes:
     """The converted file's bytes for ``model`` in byte order ``endian`` ('big' or 'little'),
-    its matrices quantized as ``quant`` ('f32', 'q8_0' or 'q4_0')."""
-    if quant not in QUANT_DTYPES:
+    its matrices quantized as ``quant`` ('f32', 'q8_0' or 'q4_0'; None: as they are)."""
+    if quant is not None and quant not in QUANT_DTYPES:
         raise UsageError(f"--quant {quant}: must be one of {', '.join(QUANT_DTYPES)}")
+    if quant is not None and model.float_activations and quant != model.quant:
+        raise UsageError(f"--quant {quant}: a GGUF model keeps its own quantization ({model.quant})",
+                         "leave out --quant")
     bo = ENDIANS[endian]
     cfg = model.config
-    tok_blob = tokenizer_bytes(model.tokenizer, bo)
-    payloads = _payloads(model, quant, bo) + [(TOKENIZER_TENSOR, DTYPE_BYTES, (len(tok_blob),), tok_blob)]
+    payloads = _payloads(model, quant, bo) + _blobs(model, bo)
     offset = _align(HEADER_SIZE + ENTRY_SIZE * len(payloads))
     entries = []
     for name, dtype, dims, payload in payloads:
@@ -118,10 +157,12 @@ def encode(model: Model, endian: str, quant: str = "f32") -> bytes:
         offset = _align(offset + len(payload))
     file_size = entries[-1].offset + len(payloads[-1][3])
     out = bytearray(file_size)
-    struct.pack_into(bo + "8sIIIIQI7IIffI", out, 0, MAGIC, BOM, FORMAT_VERSION, HEADER_SIZE, ALIGNMENT,
+    main_quant = QUANT_NAMES_TO_CODE[model.quant if quant is None else quant]
+    struct.pack_into(bo + HEADER_FORMAT, out, 0, MAGIC, BOM, FORMAT_VERSION, HEADER_SIZE, ALIGNMENT,
                      file_size, len(entries), cfg.dim, cfg.hidden_dim, cfg.n_layers, cfg.n_heads,
                      cfg.n_kv_heads, cfg.vocab_size, cfg.seq_len, int(cfg.shared_classifier),
-                     cfg.rope_theta, cfg.norm_eps, QUANT_DTYPES[quant])
+                     cfg.rope_theta, cfg.norm_eps, main_quant,
+                     TOKENIZER_BPE if model.bpe is not None else TOKENIZER_LLAMA2C, _flags(model))
     for i, (entry, (_, _, _, payload)) in enumerate(zip(entries, payloads)):
         assert entry.nbytes == len(payload), entry.name
         dims = tuple(entry.dims) + (0,) * (3 - len(entry.dims))
@@ -149,10 +190,11 @@ def decode(data: bytes, source: str) -> Model:
     if len(data) < HEADER_SIZE or not sniff(data):
         raise InputError(f"{source}: not a ppc-llm converted file", "create one with `ppc-llm convert`")
     bo = ENDIANS[file_endian(data, source)]
-    fields = struct.unpack_from(bo + "8sIIIIQI7IIffI", data, 0)
+    fields = struct.unpack_from(bo + HEADER_FORMAT, data, 0)
     version, header_size, alignment, file_size, n_entries = (int(v) for v in fields[2:7])
     dims = [int(v) for v in fields[7:14]]
     shared, theta, eps, quant_code = bool(fields[14]), float(fields[15]), float(fields[16]), int(fields[17])
+    tok_kind, flags = int(fields[18]), int(fields[19])
     if version != FORMAT_VERSION:
         raise InputError(f"{source}: format version {version}, this toolkit reads version {FORMAT_VERSION}",
                          "re-create the file with this version's `ppc-llm convert`")
@@ -165,18 +207,32 @@ def decode(data: bytes, source: str) -> Model:
     if quant_code not in QUANT_NAMES:
         raise InputError(f"{source}: unknown weight quantization code {quant_code}",
                          "re-create the file with this version's `ppc-llm convert`")
+    if tok_kind not in (TOKENIZER_LLAMA2C, TOKENIZER_BPE) or flags > 3:
+        raise InputError(f"{source}: unknown tokenizer kind {tok_kind} or flags {flags}",
+                         "re-create the file with this version's `ppc-llm convert`")
     entries = _read_table(data, bo, n_entries, source)
     tensors: dict[str, Tensor] = {}
     for name, shape in config.tensor_shapes().items():
-        dtype = quant_code if name in MATRICES else DTYPE_F32
+        entry = entries.get(name)
+        dtype = entry.dtype if name in MATRICES and entry is not None and entry.dtype in QUANT_NAMES else DTYPE_F32
         tensors[name] = _read_tensor(data, bo, entries, name, shape, dtype, source)
-    tok = entries.get(TOKENIZER_TENSOR)
-    if tok is None or tok.dtype != DTYPE_BYTES:
-        raise InputError(f"{source}: no embedded tokenizer", "re-create the file with `ppc-llm convert --tokenizer`")
-    tokenizer = parse_tokenizer(data[tok.offset:tok.offset + tok.nbytes], source, bo)
+    tokenizer = parse_tokenizer(_blob(data, entries, TOKENIZER_TENSOR, source), source, bo)
     if tokenizer.vocab_size != config.vocab_size:
         raise InputError(f"{source}: embedded tokenizer has {tokenizer.vocab_size} tokens, model has {config.vocab_size}")
-    return Model(config, tensors, tokenizer)
+    bpe = None
+    if tok_kind == TOKENIZER_BPE:
+        bpe = bpemod.parse_blob(_blob(data, entries, BPE_TENSOR, source), bo, config.vocab_size, source)
+    chat = bool(flags & FLAG_CHATML)
+    system = bpemod.parse_chat_blob(_blob(data, entries, CHAT_TENSOR, source), source) if chat else None
+    return Model(config, tensors, tokenizer, bpe=bpe, chat=chat, chat_system=system,
+                 float_activations=bool(flags & FLAG_FLOAT_ACTIVATIONS))
+
+
+def _blob(data: bytes, entries: dict[str, TensorEntry], name: str, source: str) -> bytes:
+    entry = entries.get(name)
+    if entry is None or entry.dtype != DTYPE_BYTES:
+        raise InputError(f"{source}: no embedded {name} data", "re-create the file with `ppc-llm convert`")
+    return data[entry.offset:entry.offset + entry.nbytes]
 
 
 def _f32_at(data: bytes, bo: str, entry: TensorEntry) -> np.ndarray:
@@ -196,8 +252,15 @@ def _read_tensor(data: bytes, bo: str, entries: dict[str, TensorEntry], name: st
         raise InputError(f"{source}: tensor {name}{SCALES_SUFFIX} is missing or has the wrong shape")
     raw = data[entry.offset:entry.offset + entry.nbytes]
     halves = np.frombuffer(data, dtype=bo + "f2", count=int(np.prod(scales.dims)), offset=scales.offset)
+    mins = None
+    if dtype == DTYPE_Q4_1:
+        m = entries.get(name + MINS_SUFFIX)
+        if m is None or m.dtype != DTYPE_F16 or m.dims != scales.dims:
+            raise InputError(f"{source}: tensor {name}{MINS_SUFFIX} is missing or has the wrong shape")
+        low = np.frombuffer(data, dtype=bo + "f2", count=int(np.prod(m.dims)), offset=m.offset)
+        mins = qmod.decode_scales(low.reshape(m.dims), shape)
     return qmod.decode_codes(QUANT_NAMES[dtype], raw, shape,
-                             qmod.decode_scales(halves.reshape(scales.dims), shape))
+                             qmod.decode_scales(halves.reshape(scales.dims), shape), mins)
 
 
 def _read_table(data: bytes, bo: str, n_entries: int, source: str) -> dict[str, TensorEntry]:
@@ -218,12 +281,16 @@ def _read_table(data: bytes, bo: str, n_entries: int, source: str) -> dict[str, 
 
 
 def read_any(path: Path, tokenizer_path: Path | None) -> Model:
-    """Read a converted file or a llama2.c checkpoint (which then needs ``tokenizer_path``)."""
+    """Read a converted file, a GGUF file or a llama2.c checkpoint (which then needs
+    ``tokenizer_path``)."""
+    from .models import gguf
     from .models.llama2c import read_bytes, read_checkpoint, read_tokenizer
 
     data = read_bytes(path, "checkpoint")
     if sniff(data):
         return decode(data, str(path))
+    if gguf.sniff(data):
+        return gguf.read_gguf(path, data)
     if tokenizer_path is None:
         raise InputError(f"{path} is a llama2.c checkpoint, which needs its tokenizer",
                          "pass --tokenizer tok512.bin (or the tokenizer.bin it was trained with)")

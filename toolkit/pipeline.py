@@ -10,7 +10,7 @@ from pathlib import Path
 from . import format as fmt
 from .errors import RunError, UsageError
 from .fsutil import atomic_write_bytes, sha256_bytes
-from .models import Model
+from .models import Model, gguf
 from .models.llama2c import read_bytes
 from .targets import Target
 
@@ -23,10 +23,11 @@ class GenerateOptions:
     steps: int
     prompt: bytes
 
-    def argv(self) -> list[str | bytes]:
+    def argv(self, with_prompt: bool = True) -> list[str | bytes]:
         """The engine's llama2.c-style options (the seed is always explicit)."""
+        prompt: list[str | bytes] = ["-i", self.prompt] if with_prompt else []
         return ["-t", repr(self.temperature), "-p", repr(self.topp), "-s", str(self.seed),
-                "-n", str(self.steps), "-i", self.prompt]
+                "-n", str(self.steps), *prompt]
 
 
 def check_options(temperature: float, topp: float, seed: int | None, steps: int, prompt: str | None,
@@ -59,6 +60,8 @@ def converted_for(target: Target, checkpoint: Path, tokenizer: Path | None, cach
     own, f32 for a llama2.c checkpoint): the checkpoint itself when it already is one, else a
     conversion into the cache keyed by the inputs' content. Also the model the file holds."""
     data = read_bytes(checkpoint, "checkpoint")
+    if gguf.sniff(data):
+        return _converted_gguf(target, checkpoint, data, cache, quant)
     source = fmt.decode(data, str(checkpoint)) if fmt.sniff(data) else None
     wanted = quant or (source.quant if source else "f32")
     if source is not None and fmt.file_endian(data, str(checkpoint)) == target.endian and source.quant == wanted:
@@ -72,6 +75,22 @@ def converted_for(target: Target, checkpoint: Path, tokenizer: Path | None, cach
         print(f"converting {checkpoint.name} to {target.endian}-endian {wanted}: {path}", file=sys.stderr)
         atomic_write_bytes(path, fmt.encode(model, target.endian, wanted))
     return path, fmt.decode(path.read_bytes(), str(path)) if wanted != model.quant else model
+
+
+def _converted_gguf(target: Target, checkpoint: Path, data: bytes, cache: Path,
+                    quant: str | None) -> tuple[Path, Model]:
+    """A GGUF file converted for the target (its blocks kept), cached by the file's content."""
+    if quant is not None:
+        raise UsageError(f"--quant {quant}: a GGUF model keeps its own quantization", "leave out --quant")
+    key = sha256_bytes(b"\0".join([sha256_bytes(data).encode(), target.endian.encode(),
+                                    str(fmt.FORMAT_VERSION).encode()]))
+    path = cache / "models" / f"{checkpoint.stem}-{target.endian}-{key[:16]}.bin"
+    if path.is_file():
+        return path, fmt.decode(path.read_bytes(), str(path))
+    model = gguf.read_gguf(checkpoint, data)
+    print(f"converting {checkpoint.name} to {target.endian}-endian: {path}", file=sys.stderr)
+    atomic_write_bytes(path, fmt.encode(model, target.endian))
+    return path, model
 
 
 def program_failure(name: str, target: Target, returncode: int, stderr: bytes) -> RunError:

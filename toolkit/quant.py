@@ -30,7 +30,7 @@ import numpy as np
 
 GROUP = 32
 LANES = 4
-KINDS = ("q8_0", "q4_0")
+KINDS = ("q8_0", "q4_0")  # what quantize() makes; GGUF files also bring "q4_1"
 F32 = np.float32
 
 
@@ -38,10 +38,11 @@ F32 = np.float32
 class QuantTensor:
     """A block-quantized matrix (or stack of matrices)."""
 
-    kind: str            # "q8_0" or "q4_0"
+    kind: str            # "q8_0", "q4_0" or "q4_1"
     shape: tuple[int, ...]  # the logical shape, (..., rows, cols)
-    values: np.ndarray   # int8 codes (..., rows, groups * 32), signed: q8 -127..127, q4 -8..7
+    values: np.ndarray   # int8 codes (..., rows, groups * 32): q8 -128..127, q4_0 -8..7, q4_1 0..15
     scales: np.ndarray   # float32 (..., rows, groups), groups a multiple of 4; fp16 values
+    mins: np.ndarray | None = None  # q4_1 only: float32 (..., rows, groups), fp16 values
 
     @property
     def groups(self) -> int:
@@ -51,13 +52,15 @@ class QuantTensor:
         return GROUP if self.kind == "q8_0" else GROUP // 2
 
     def nbytes(self) -> int:
-        """Bytes of codes and scales together (what a forward pass streams)."""
+        """Bytes of codes, scales and mins together (what a forward pass streams)."""
         rows = int(np.prod(self.shape[:-1]))
-        return rows * (self.groups * self.code_bytes_per_group() + 2 * scale_groups(self.shape[-1]))
+        per_row_scales = 2 * scale_groups(self.shape[-1]) * (2 if self.mins is not None else 1)
+        return rows * (self.groups * self.code_bytes_per_group() + per_row_scales)
 
     def rows_of(self, index: int) -> "QuantTensor":
         """The matrix ``index`` of a stack (the first axis)."""
-        return QuantTensor(self.kind, self.shape[1:], self.values[index], self.scales[index])
+        mins = None if self.mins is None else self.mins[index]
+        return QuantTensor(self.kind, self.shape[1:], self.values[index], self.scales[index], mins)
 
 
 def padded_groups(cols: int) -> int:
@@ -113,7 +116,10 @@ def quantize(w: np.ndarray, kind: str) -> QuantTensor:
 def dequantize(q: QuantTensor) -> np.ndarray:
     """Float32 values (..., rows, cols): scale times code, as the engine's embedding lookup."""
     codes = q.values.reshape(q.scales.shape + (GROUP,)).astype(np.float32)
-    full = (codes * q.scales[..., None]).astype(np.float32).reshape(q.values.shape)
+    full = (codes * q.scales[..., None]).astype(np.float32)
+    if q.mins is not None:
+        full = (full + q.mins[..., None]).astype(np.float32)
+    full = full.reshape(q.values.shape)
     return np.ascontiguousarray(full[..., :q.shape[-1]])
 
 
@@ -121,14 +127,16 @@ def encode_codes(q: QuantTensor) -> bytes:
     """The codes as stored in the converted file (offset, nibble-packed for q4_0)."""
     if q.kind == "q8_0":
         return (q.values.astype(np.int16) + 128).astype(np.uint8).tobytes()
-    nibbles = (q.values.astype(np.int16) + 8).astype(np.uint8).reshape(-1, 2, GROUP // 2)
+    offset = 8 if q.kind == "q4_0" else 0
+    nibbles = (q.values.astype(np.int16) + offset).astype(np.uint8).reshape(-1, 2, GROUP // 2)
     return (nibbles[:, 0] | (nibbles[:, 1] << 4)).astype(np.uint8).tobytes()
 
 
-def encode_scales(q: QuantTensor, byteorder: str) -> bytes:
-    """The scales as stored: fp16 in ``byteorder`` ('<' or '>'), padded to scale_groups."""
+def encode_scales(q: QuantTensor, byteorder: str, values: np.ndarray | None = None) -> bytes:
+    """The scales (or ``values``: the q4_1 mins) as stored: fp16 in ``byteorder`` ('<' or '>'),
+    padded to scale_groups."""
     stored = np.zeros(q.scales.shape[:-1] + (scale_groups(q.shape[-1]),), dtype=byteorder + "f2")
-    stored[..., :q.groups] = q.scales
+    stored[..., :q.groups] = q.scales if values is None else values
     return stored.tobytes()
 
 
@@ -137,16 +145,19 @@ def decode_scales(raw: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(raw[..., :padded_groups(shape[-1])], dtype=np.float32)
 
 
-def decode_codes(kind: str, raw: bytes, shape: tuple[int, ...], scales: np.ndarray) -> QuantTensor:
+def decode_codes(kind: str, raw: bytes, shape: tuple[int, ...], scales: np.ndarray,
+                 mins: np.ndarray | None = None) -> QuantTensor:
     """The inverse of ``encode_codes``: raw file bytes back to a QuantTensor."""
     data = np.frombuffer(raw, dtype=np.uint8)
     if kind == "q8_0":
         values = (data.astype(np.int16) - 128).astype(np.int8)
     else:
         packed = data.reshape(-1, GROUP // 2)
-        values = (np.stack([packed & 0x0F, packed >> 4], axis=1).astype(np.int16) - 8).astype(np.int8)
+        offset = 8 if kind == "q4_0" else 0
+        values = (np.stack([packed & 0x0F, packed >> 4], axis=1).astype(np.int16) - offset).astype(np.int8)
     values = values.reshape(scales.shape[:-1] + (scales.shape[-1] * GROUP,))
-    return QuantTensor(kind, shape, values, scales.astype(np.float32))
+    return QuantTensor(kind, shape, values, scales.astype(np.float32),
+                       None if mins is None else mins.astype(np.float32))
 
 
 def code_nbytes(kind: str, shape: tuple[int, ...]) -> int:

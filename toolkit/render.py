@@ -40,6 +40,7 @@ class RenderedSources:
 
 
 ENGINE_PROGRAM = "ppcllm"
+DEFAULT_CTX = 2048  # KV-cache positions allocated by default (the engine's -c / run-qemu --ctx)
 KERNELTEST_PROGRAM = "ppcllm-kerneltest"
 
 
@@ -62,7 +63,9 @@ def _context(target: Target) -> dict[str, object]:
         "fmt": {"version": fmt.FORMAT_VERSION, "header_size": fmt.HEADER_SIZE, "entry_size": fmt.ENTRY_SIZE,
                 "name_bytes": fmt.NAME_BYTES, "bom": fmt.BOM, "dtype_f32": fmt.DTYPE_F32,
                 "dtype_bytes": fmt.DTYPE_BYTES, "dtype_q8_0": fmt.DTYPE_Q8_0, "dtype_q4_0": fmt.DTYPE_Q4_0,
-                "dtype_f16": fmt.DTYPE_F16},
+                "dtype_f16": fmt.DTYPE_F16, "dtype_q4_1": fmt.DTYPE_Q4_1,
+                "tokenizer_bpe": fmt.TOKENIZER_BPE, "flag_float_activations": fmt.FLAG_FLOAT_ACTIVATIONS,
+                "flag_chatml": fmt.FLAG_CHATML, "default_ctx": DEFAULT_CTX},
     }
 
 

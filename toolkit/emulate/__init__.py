@@ -42,3 +42,10 @@ def run_user(target: Target, binary: Path, args: list[str | bytes], timeout: flo
         raise RunError(f"{binary.name} did not finish within {timeout:.0f} s on {target.name}",
                        "raise --timeout, or lower -n") from None
     return RunResult(proc.stdout, proc.stderr, proc.returncode, time.monotonic() - start)
+
+
+def run_interactive(target: Target, binary: Path, args: list[str | bytes]) -> int:
+    """Run ``binary`` for ``target`` with this terminal as its stdin, stdout and stderr (a chat)."""
+    argv = command_for(target, binary, args)
+    echo([a if isinstance(a, str) else a.decode("utf-8", "backslashreplace") for a in argv])
+    return subprocess.run(argv, check=False).returncode

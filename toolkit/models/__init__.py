@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..quant import QuantTensor
+from .bpe import BPE
 
 Tensor = np.ndarray | QuantTensor
 
@@ -93,9 +94,19 @@ class Tokenizer:
 
 @dataclass(frozen=True)
 class Model:
+    """``bpe`` is set for GPT-2 byte-level BPE vocabularies (GGUF models; the pieces in
+    ``tokenizer`` are then raw bytes with zero scores). ``chat`` says the model has a ChatML chat
+    template, ``chat_system`` is that template's default system prompt (None: it has none).
+    ``float_activations``: block-quantized matrices multiply float32 activations (GGUF models)
+    instead of int8-quantized ones (``--quant`` of llama2.c models)."""
+
     config: ModelConfig
     tensors: dict[str, Tensor]
     tokenizer: Tokenizer
+    bpe: BPE | None = None
+    chat: bool = False
+    chat_system: str | None = None
+    float_activations: bool = False
 
     def classifier(self) -> Tensor:
         return self.tensors["tok_embeddings"] if self.config.shared_classifier else self.tensors["wcls"]

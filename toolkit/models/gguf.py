@@ -1,0 +1,362 @@
+"""GGUF llama models (SmolLM2 and kin) -> the in-memory Model.
+
+The ``gguf`` package reads the file, but it trusts every length and count it finds, so
+``check_structure`` first walks the header, the metadata and the tensor table with bounds checks
+against the file's size. GGUF's quantization blocks are kept as they are (Q8_0, Q4_0, Q4_1;
+F16 and F32 matrices become f32, which is exact): codes and fp16 scales (and Q4_1's fp16 mins)
+move into ``QuantTensor``s, nothing is re-quantized.
+
+GGUF's llama Q and K matrices are stored permuted (by llama.cpp's converter) so that RoPE turns
+adjacent pairs (2i, 2i+1): the pairing llama2.c and the engine use, so they need no change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..quant import GROUP, QuantTensor, padded_groups
+from . import Model, ModelConfig, Tensor, Tokenizer
+from .bpe import BPE, NO_TOKEN, piece_bytes
+
+MAGIC = b"GGUF"
+MAX_COUNT = 1 << 20          # tensors, metadata entries
+MAX_ARRAY = 1 << 24          # elements of one metadata array
+MAX_STRING = 1 << 24         # bytes of one string
+# GGUF metadata value types: fixed sizes (None: string 8, array 9)
+SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+F32, F16, Q4_0, Q4_1, Q8_0 = 0, 1, 2, 3, 8
+KEPT = {F32: "F32", F16: "F16", Q4_0: "Q4_0", Q4_1: "Q4_1", Q8_0: "Q8_0"}
+LAYER_TENSORS = {"attn_norm": "rms_att", "attn_q": "wq", "attn_k": "wk", "attn_v": "wv",
+                 "attn_output": "wo", "ffn_norm": "rms_ffn", "ffn_gate": "w1", "ffn_down": "w2",
+                 "ffn_up": "w3"}
+GLOBAL_TENSORS = {"token_embd": "tok_embeddings", "output_norm": "rms_final", "output": "wcls"}
+CONTROL, USER_DEFINED = 3, 4
+SUPPORTED_PRE = {"smollm": True, "gpt2": False, "gpt-2": False, "default": False}
+FIX = "get the original file again, or re-export it with llama.cpp's convert_hf_to_gguf.py"
+
+
+def sniff(data: bytes) -> bool:
+    return data[:4] == MAGIC
+
+
+class _Cursor:
+    """Bounds-checked little-endian reads over the file's bytes."""
+
+    def __init__(self, data: bytes, source: str) -> None:
+        self.data, self.pos, self.source = data, 0, source
+
+    def fail(self, what: str) -> InputError:
+        return InputError(f"{self.source}: GGUF {what} (at byte {self.pos})", FIX)
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or n > len(self.data) - self.pos:
+            raise self.fail(f"{what} runs past the end of the file")
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return chunk
+
+    def u32(self, what: str) -> int:
+        return int(struct.unpack("<I", self.take(4, what))[0])
+
+    def u64(self, what: str) -> int:
+        return int(struct.unpack("<Q", self.take(8, what))[0])
+
+    def string(self, what: str) -> bytes:
+        n = self.u64(f"{what} length")
+        if n > MAX_STRING:
+            raise self.fail(f"{what} claims {n} bytes")
+        return self.take(n, what)
+
+
+def _skip_value(cur: _Cursor, vtype: int, key: str, depth: int = 0) -> None:
+    if vtype in SCALAR_SIZES:
+        cur.take(SCALAR_SIZES[vtype], f"value of {key}")
+    elif vtype == 8:
+        cur.string(f"string value of {key}")
+    elif vtype == 9 and depth == 0:
+        etype = cur.u32(f"array type of {key}")
+        count = cur.u64(f"array length of {key}")
+        if count > MAX_ARRAY:
+            raise cur.fail(f"array {key} claims {count} elements")
+        if etype in SCALAR_SIZES:
+            cur.take(count * SCALAR_SIZES[etype], f"array {key}")
+        else:
+            for _ in range(count):
+                _skip_value(cur, etype, key, depth + 1)
+    else:
+        raise cur.fail(f"metadata {key} has unknown value type {vtype}")
+
+
+def _tensor_nbytes(cur: _Cursor, name: str, ttype: int, dims: list[int]) -> int:
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    try:
+        block, size = GGML_QUANT_SIZES[GGMLQuantizationType(ttype)]
+    except (ValueError, KeyError):
+        raise cur.fail(f"tensor {name} has unknown type {ttype}") from None
+    if dims[0] % block:
+        raise cur.fail(f"tensor {name}: first dimension {dims[0]} is not a multiple of its block size {block}")
+    return int(np.prod(dims, dtype=object)) // block * size
+
+
+def check_structure(data: bytes, source: str) -> None:
+    """Raise InputError unless every count, length and offset in the GGUF file fits the file."""
+    cur = _Cursor(data, source)
+    if cur.take(4, "magic") != MAGIC:
+        raise InputError(f"{source}: not a GGUF file (bad magic)", "pass a .gguf model file")
+    version = cur.u32("version")
+    if version not in (2, 3):
+        hint = "big-endian GGUF files are not read: use the little-endian original" \
+            if version in (0x02000000, 0x03000000) else "ppc-llm reads GGUF versions 2 and 3"
+        raise InputError(f"{source}: GGUF version {version} is not supported", hint)
+    n_tensors, n_kv = cur.u64("tensor count"), cur.u64("metadata count")
+    if n_tensors > MAX_COUNT or n_kv > MAX_COUNT:
+        raise cur.fail(f"header claims {n_tensors} tensors and {n_kv} metadata entries")
+    alignment = 32
+    for _ in range(n_kv):
+        key = cur.string("metadata key").decode("utf-8", "replace")
+        vtype = cur.u32(f"type of {key}")
+        start = cur.pos
+        _skip_value(cur, vtype, key)
+        if key == "general.alignment" and vtype == 4:
+            alignment = int(struct.unpack_from("<I", data, start)[0])
+    if alignment == 0 or alignment & (alignment - 1):
+        raise cur.fail(f"alignment {alignment} is not a power of two")
+    spans: list[tuple[str, int, int]] = []
+    names: set[str] = set()
+    for _ in range(n_tensors):
+        name = cur.string("tensor name").decode("utf-8", "replace")
+        n_dims = cur.u32(f"dimension count of {name}")
+        if not 1 <= n_dims <= 4:
+            raise cur.fail(f"tensor {name} has {n_dims} dimensions")
+        dims = [cur.u64(f"dimension of {name}") for _ in range(n_dims)]
+        if any(d == 0 or d > 1 << 32 for d in dims) or int(np.prod(dims, dtype=object)) > 1 << 40:
+            raise cur.fail(f"tensor {name} has absurd dimensions {dims}")
+        ttype, offset = cur.u32(f"type of {name}"), cur.u64(f"offset of {name}")
+        if name in names:
+            raise cur.fail(f"tensor {name} appears twice")
+        names.add(name)
+        spans.append((name, offset, _tensor_nbytes(cur, name, ttype, dims)))
+    base = -(-cur.pos // alignment) * alignment
+    for name, offset, nbytes in spans:
+        if offset % alignment or base + offset + nbytes > len(data):
+            raise InputError(f"{source}: GGUF tensor {name} lies outside the file or is misaligned",
+                             "the file is truncated or damaged: " + FIX)
+
+
+def read_gguf(path: Path, data: bytes) -> Model:
+    """The Model of a GGUF llama file whose bytes are ``data``."""
+    from gguf import GGUFReader
+
+    source = str(path)
+    check_structure(data, source)
+    try:
+        reader = GGUFReader(path, "r")
+    except (ValueError, OSError, struct.error) as exc:
+        raise InputError(f"{source}: the gguf reader refuses the file: {exc}", FIX) from None
+    meta = _metadata(reader)
+    config = _config(meta, source)
+    raw = {t.name: t for t in reader.tensors}
+    if "output.weight" in raw:  # an untied classifier
+        config = dataclasses.replace(config, shared_classifier=False)
+    tensors = _tensors(raw, config, source)
+    tokenizer, bpe = _tokenizer(meta, config.vocab_size, source)
+    chat, system = chat_template(meta.get("tokenizer.chat_template"))
+    return Model(config, tensors, tokenizer, bpe=bpe, chat=chat, chat_system=system, float_activations=True)
+
+
+def _metadata(reader: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    for key, field in reader.fields.items():
+        try:
+            meta[key] = field.contents()
+        except (ValueError, IndexError, UnicodeDecodeError):
+            meta[key] = None
+    return meta
+
+
+def _need(meta: dict[str, Any], key: str, source: str) -> Any:
+    value = meta.get(key)
+    if value is None:
+        raise InputError(f"{source}: GGUF metadata {key} is missing", FIX)
+    return value
+
+
+def _config(meta: dict[str, Any], source: str) -> ModelConfig:
+    arch = meta.get("general.architecture")
+    if arch != "llama":
+        raise InputError(f"{source}: architecture {arch!r} is not supported (ppc-llm runs llama-architecture "
+                         "models, e.g. SmolLM2, TinyLlama)")
+    if meta.get("llama.rope.scaling.type") not in (None, "none"):
+        raise InputError(f"{source}: RoPE scaling {meta['llama.rope.scaling.type']!r} is not supported")
+    dim = int(_need(meta, "llama.embedding_length", source))
+    heads = int(_need(meta, "llama.attention.head_count", source))
+    kv_heads = int(meta.get("llama.attention.head_count_kv") or heads)
+    tokens = _need(meta, "tokenizer.ggml.tokens", source)
+    vocab = int(meta.get("llama.vocab_size") or len(tokens))
+    config = ModelConfig(dim, int(_need(meta, "llama.feed_forward_length", source)),
+                         int(_need(meta, "llama.block_count", source)), heads, kv_heads, vocab,
+                         int(_need(meta, "llama.context_length", source)), shared_classifier=True,
+                         rope_theta=float(np.float32(meta.get("llama.rope.freq_base") or 10000.0)),
+                         norm_eps=float(np.float32(meta.get("llama.attention.layer_norm_rms_epsilon") or 1e-5)))
+    config.validate(source)
+    rope_dims = meta.get("llama.rope.dimension_count")
+    if rope_dims is not None and int(rope_dims) != config.head_size:
+        raise InputError(f"{source}: partial RoPE ({rope_dims} of {config.head_size} dimensions) is not supported")
+    if len(tokens) != vocab:
+        raise InputError(f"{source}: {len(tokens)} tokens in the vocabulary, llama.vocab_size says {vocab}", FIX)
+    return config
+
+
+def _block_tensor(name: str, ttype: int, raw: np.ndarray, rows: int, cols: int) -> QuantTensor:
+    """GGUF blocks (rows, blocks * block bytes) -> a QuantTensor padded to whole, 4-aligned groups."""
+    nb, groups = cols // GROUP, padded_groups(cols)
+    per = {Q8_0: 34, Q4_0: 18, Q4_1: 20}[ttype]
+    blocks = np.asarray(raw, dtype=np.uint8).reshape(rows, nb, per)
+    scales = np.zeros((rows, groups), dtype=np.float32)
+    scales[:, :nb] = blocks[:, :, 0:2].copy().view("<f2")[..., 0]
+    mins = None
+    values = np.zeros((rows, groups, GROUP), dtype=np.int8)
+    if ttype == Q8_0:
+        values[:, :nb] = blocks[:, :, 2:].view(np.int8)
+        kind = "q8_0"
+    else:
+        qs = blocks[:, :, 4:] if ttype == Q4_1 else blocks[:, :, 2:]
+        nib = np.concatenate([qs & 0x0F, qs >> 4], axis=-1).astype(np.int16)
+        values[:, :nb] = (nib - (8 if ttype == Q4_0 else 0)).astype(np.int8)
+        kind = "q4_0" if ttype == Q4_0 else "q4_1"
+        if ttype == Q4_1:
+            mins = np.zeros((rows, groups), dtype=np.float32)
+            mins[:, :nb] = blocks[:, :, 2:4].copy().view("<f2")[..., 0]
+    return QuantTensor(kind, (rows, cols), values.reshape(rows, groups * GROUP), scales, mins)
+
+
+def _one_tensor(t: Any, shape: tuple[int, ...], source: str) -> Tensor:
+    ttype = int(t.tensor_type)
+    dims = tuple(int(d) for d in reversed(list(t.shape)))
+    if dims != shape:
+        raise InputError(f"{source}: tensor {t.name} has shape {dims}, the config needs {shape}", FIX)
+    if ttype not in KEPT:
+        kind = getattr(t.tensor_type, "name", str(ttype))
+        raise InputError(f"{source}: tensor {t.name} is {kind}, which ppc-llm does not convert "
+                         f"(it reads {', '.join(KEPT.values())})",
+                         "re-quantize the model to Q8_0, Q4_0 or Q4_1 with llama.cpp's llama-quantize")
+    if ttype in (F32, F16):
+        return np.asarray(t.data, dtype=np.float32).reshape(shape)
+    if len(shape) != 2:
+        raise InputError(f"{source}: tensor {t.name} is a quantized vector", FIX)
+    return _block_tensor(t.name, ttype, t.data, shape[0], shape[1])
+
+
+def _stack(parts: list[Tensor], name: str, source: str) -> Tensor:
+    if all(isinstance(p, np.ndarray) for p in parts):
+        return np.stack([np.asarray(p) for p in parts])
+    quants = [p for p in parts if isinstance(p, QuantTensor)]
+    if len(quants) != len(parts) or len({q.kind for q in quants}) != 1:
+        raise InputError(f"{source}: the layers' {name} matrices mix quantization types", FIX)
+    mins = None if quants[0].mins is None else np.stack([q.mins for q in quants if q.mins is not None])
+    return QuantTensor(quants[0].kind, (len(quants),) + quants[0].shape, np.stack([q.values for q in quants]),
+                       np.stack([q.scales for q in quants]), mins)
+
+
+def _tensors(raw: dict[str, Any], config: ModelConfig, source: str) -> dict[str, Tensor]:
+    config_shapes = config.tensor_shapes()
+    layer_re = re.compile(r"blk\.(\d+)\.(\w+)\.weight$")
+    per_layer: dict[str, list[Tensor | None]] = {v: [None] * config.n_layers for v in LAYER_TENSORS.values()}
+    out: dict[str, Tensor] = {}
+    for name, t in raw.items():
+        m = layer_re.match(name)
+        if m and m.group(2) in LAYER_TENSORS and int(m.group(1)) < config.n_layers:
+            ours = LAYER_TENSORS[m.group(2)]
+            per_layer[ours][int(m.group(1))] = _one_tensor(t, config_shapes[ours][1:], source)
+        elif name.endswith(".weight") and name[:-7] in GLOBAL_TENSORS:
+            ours = GLOBAL_TENSORS[name[:-7]]
+            out[ours] = _one_tensor(t, config_shapes[ours], source)
+        else:
+            raise InputError(f"{source}: unexpected tensor {name} (not a llama model ppc-llm can run?)", FIX)
+    for ours, parts in per_layer.items():
+        missing = [i for i, p in enumerate(parts) if p is None]
+        if missing:
+            raise InputError(f"{source}: tensor {ours} of layer {missing[0]} is missing", FIX)
+        out[ours] = _stack([p for p in parts if p is not None], ours, source)
+    for ours in ("tok_embeddings", "rms_final"):
+        if ours not in out:
+            raise InputError(f"{source}: tensor {ours} is missing", FIX)
+    return {name: out[name] for name in config_shapes}
+
+
+def _tokenizer(meta: dict[str, Any], vocab: int, source: str) -> tuple[Tokenizer, BPE]:
+    model = meta.get("tokenizer.ggml.model")
+    if model != "gpt2":
+        raise InputError(f"{source}: tokenizer model {model!r} is not supported (ppc-llm reads GPT-2 byte-level BPE)")
+    pre = str(meta.get("tokenizer.ggml.pre") or "default")
+    if pre not in SUPPORTED_PRE:
+        raise InputError(f"{source}: pre-tokenizer {pre!r} is not supported (ppc-llm knows: "
+                         f"{', '.join(SUPPORTED_PRE)})")
+    tokens = list(_need(meta, "tokenizer.ggml.tokens", source))
+    types = list(meta.get("tokenizer.ggml.token_type") or [1] * vocab)
+    merges = list(_need(meta, "tokenizer.ggml.merges", source))
+    if len(types) != vocab:
+        raise InputError(f"{source}: {len(types)} token types for {vocab} tokens", FIX)
+    special = tuple(i for i, t in enumerate(types) if t in (CONTROL, USER_DEFINED))
+    pieces = [tok.encode("utf-8") if typ in (CONTROL, USER_DEFINED) else piece_bytes(tok, source)
+              for tok, typ in zip(tokens, types)]
+    index = {tok: i for i, tok in enumerate(tokens)}
+    byte_tokens = _byte_tokens(pieces, set(special))
+    pairs, merged = [], []
+    for rank, text in enumerate(merges):
+        left, sep, right = str(text).partition(" ")
+        ids = (index.get(left), index.get(right), index.get(left + right))
+        if not sep or None in ids:
+            raise InputError(f"{source}: merge {rank} ({text!r}) names tokens not in the vocabulary", FIX)
+        pairs.append((int(ids[0]), int(ids[1])))  # type: ignore[arg-type]
+        merged.append(int(ids[2]))  # type: ignore[arg-type]
+    bos = int(meta.get("tokenizer.ggml.bos_token_id") or 0)
+    eos = int(meta.get("tokenizer.ggml.eos_token_id") or 0)
+    if not (0 <= bos < vocab and 0 <= eos < vocab):
+        raise InputError(f"{source}: bos/eos token ids {bos}/{eos} lie outside the vocabulary", FIX)
+    add_bos = bool(meta.get("tokenizer.ggml.add_bos_token") or False)
+    bpe = BPE(SUPPORTED_PRE[pre], byte_tokens, special, tuple(pairs), tuple(merged), bos, eos, add_bos)
+    longest = max(len(p) for p in pieces)
+    return Tokenizer(tuple(pieces), (0.0,) * vocab, max(longest, 1)), bpe
+
+
+def _byte_tokens(pieces: list[bytes], special: set[int]) -> tuple[int, ...]:
+    ids: dict[bytes, int] = {}
+    for i, piece in enumerate(pieces):
+        if len(piece) == 1 and i not in special:
+            ids.setdefault(piece, i)
+    # a byte without a token is dropped from the text, as the tokenizers library does
+    return tuple(ids.get(bytes([b]), NO_TOKEN) for b in range(256))
+
+
+def chat_template(template: Any) -> tuple[bool, str | None]:
+    """(is ChatML, default system prompt) of a GGUF chat template, found by rendering it."""
+    if not isinstance(template, str) or "<|im_start|>" not in template:
+        return False, None
+    from jinja2.exceptions import TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment()
+    user = {"role": "user", "content": "\x01U\x01"}
+    turn = "<|im_start|>user\n\x01U\x01<|im_end|>\n<|im_start|>assistant\n"
+    try:
+        plain = env.from_string(template).render(messages=[user], add_generation_prompt=True)
+        with_system = env.from_string(template).render(
+            messages=[{"role": "system", "content": "\x01S\x01"}, user], add_generation_prompt=True)
+    except TemplateError:
+        return False, None
+    if with_system != "<|im_start|>system\n\x01S\x01<|im_end|>\n" + turn or not plain.endswith(turn):
+        return False, None
+    head = plain[:-len(turn)]
+    if head == "":
+        return True, None
+    m = re.fullmatch(r"<\|im_start\|>system\n(.*)<\|im_end\|>\n", head, re.S)
+    return (True, m.group(1)) if m else (False, None)
