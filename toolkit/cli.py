@@ -46,7 +46,7 @@ def targets() -> None:
     """List the target profiles."""
     for name in available_targets():
         target = load_target(name)
-        say(f"{name:8} {target.description}")
+        say(f"{name:8} {target.description}" + ("  [test target]" if target.test_only else ""))
 
 
 @app.command()
@@ -116,7 +116,7 @@ def release(
     from .release import write_release
 
     names = [n.strip() for n in targets_csv.split(",") if n.strip()] if targets_csv else \
-        [n for n in available_targets() if load_target(n).emulator is not None]
+        [n for n in available_targets() if load_target(n).emulator is not None and not load_target(n).test_only]
     if not names:
         raise UsageError("--targets is empty", f"available targets: {', '.join(available_targets())}")
     profiles = [load_target(n) for n in dict.fromkeys(names)]
