@@ -21,6 +21,7 @@ from .cache import cache_root
 from .emulate import RunResult, run_user
 from .errors import EXIT_CODES, ToolkitError, UsageError, VerifyError
 from .fsutil import atomic_write_bytes
+from .interrupt import install as install_interrupts
 from .models import Model
 from .pipeline import GenerateOptions, check_options, converted_for, load_model, program_failure
 from .resources import default_checkpoint, default_tokenizer
@@ -289,6 +290,7 @@ def _click_exception_types() -> tuple[type[BaseException], ...]:
 
 def main() -> None:
     """Entry point: run the app, turning ToolkitErrors into one line and an exit code."""
+    install_interrupts()  # SIGTERM / SIGHUP clean up like Ctrl-C (exit 130)
     try:
         result = app(standalone_mode=False)
     except ToolkitError as exc:
@@ -309,6 +311,8 @@ def main() -> None:
             raise
         say(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback and please report it)")
         sys.exit(1)
+    if result == 130:
+        say("interrupted")  # typer turns Ctrl-C (and SIGTERM, toolkit/interrupt.py) into exit code 130
     sys.exit(result if isinstance(result, int) else 0)
 
 
