@@ -62,6 +62,17 @@ class FuzzBuild:
     def binary(self, name: str) -> Path:
         return self.directory / name
 
+    @property
+    def engine(self) -> Path:
+        """The command-line program (main.c) of the host target under ASan + UBSan."""
+        return self.directory / "ppcllm_asan"
+
+
+# For running ppcllm_asan: a failed allocation returns NULL (the engine reports it) instead of
+# aborting, and nothing above 2 GiB is granted (a KV cache of terabytes must fail, not swap).
+ASAN_ENV = {"ASAN_OPTIONS": "allocator_may_return_null=1:max_allocation_size_mb=2048:detect_leaks=1",
+            "UBSAN_OPTIONS": "print_stacktrace=1"}
+
 
 @dataclass(frozen=True)
 class FuzzResult:
@@ -116,6 +127,7 @@ def build(work: Path) -> FuzzBuild:
             _compile(clang, directory / f"fuzz_{loader}", engine + [HARNESS_DIR / f"fuzz_{loader}.c"],
                      ("-fsanitize=fuzzer",), src)
         _compile(clang, directory / "alloc_fail", engine + [HARNESS_DIR / "alloc_fail.c"], (), src)
+        _compile(clang, directory / "ppcllm_asan", engine + [src / "main.c"], (), src)  # the CLI, sanitized
         base = directory / "tiny.le.bin"
         atomic_write_bytes(base, fmt.encode(tiny_model(), "little"))
         done.write_text(key + "\n", encoding="utf-8")
