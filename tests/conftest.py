@@ -21,3 +21,19 @@ def bundled_model_paths() -> tuple[Path, Path]:
     from toolkit.resources import default_checkpoint, default_tokenizer
 
     return default_checkpoint(), default_tokenizer()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the bad-input catalogue's count and the fuzzing figures (CI's log keeps them)."""
+    from tests.helpers import CATALOGUE, RELIABILITY_LINES
+
+    if not CATALOGUE and not RELIABILITY_LINES:
+        return
+    terminalreporter.section("reliability")
+    if CATALOGUE:
+        passed = sum(CATALOGUE.values())
+        terminalreporter.write_line(f"bad-input catalogue: {len(CATALOGUE)} cases tried, {passed} passed")
+        for label in sorted(label for label, ok in CATALOGUE.items() if not ok):
+            terminalreporter.write_line(f"  failed: {label}")
+    for line in RELIABILITY_LINES:
+        terminalreporter.write_line(line)

@@ -56,3 +56,9 @@ def require_case(case: GoldenCase | None) -> GoldenCase:
     if case is None:
         pytest.fail(f"no golden cases found in {shared_dir() / 'golden'}: set PPC_LLM_SHARED to the shared/ folder")
     return case
+
+
+# Figures the reliability tests report at the end of the run (tests/conftest.py prints them):
+# the bad-input catalogue's cases (label -> passed?), and one line per fuzz / allocation run.
+CATALOGUE: dict[str, bool] = {}
+RELIABILITY_LINES: list[str] = []

@@ -21,6 +21,7 @@ from .cache import cache_root
 from .emulate import RunResult, run_interactive, run_user
 from .errors import EXIT_CODES, RunError, ToolkitError, UsageError, VerifyError
 from .fsutil import atomic_write_bytes
+from .interrupt import install as install_interrupts
 from .models import Model
 from .render import DEFAULT_CTX
 from .pipeline import GenerateOptions, check_options, converted_for, load_model, program_failure
@@ -47,7 +48,7 @@ def targets() -> None:
     """List the target profiles."""
     for name in available_targets():
         target = load_target(name)
-        say(f"{name:8} {target.description}")
+        say(f"{name:8} {target.description}" + ("  [test target]" if target.test_only else ""))
 
 
 @app.command()
@@ -117,7 +118,7 @@ def release(
     from .release import write_release
 
     names = [n.strip() for n in targets_csv.split(",") if n.strip()] if targets_csv else \
-        [n for n in available_targets() if load_target(n).emulator is not None]
+        [n for n in available_targets() if load_target(n).emulator is not None and not load_target(n).test_only]
     if not names:
         raise UsageError("--targets is empty", f"available targets: {', '.join(available_targets())}")
     profiles = [load_target(n) for n in dict.fromkeys(names)]
@@ -311,6 +312,7 @@ def _click_exception_types() -> tuple[type[BaseException], ...]:
 
 def main() -> None:
     """Entry point: run the app, turning ToolkitErrors into one line and an exit code."""
+    install_interrupts()  # SIGTERM / SIGHUP clean up like Ctrl-C (exit 130)
     try:
         result = app(standalone_mode=False)
     except ToolkitError as exc:
@@ -331,6 +333,8 @@ def main() -> None:
             raise
         say(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback and please report it)")
         sys.exit(1)
+    if result == 130:
+        say("interrupted")  # typer turns Ctrl-C (and SIGTERM, toolkit/interrupt.py) into exit code 130
     sys.exit(result if isinstance(result, int) else 0)
 
 

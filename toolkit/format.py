@@ -267,6 +267,7 @@ def _read_table(data: bytes, bo: str, n_entries: int, source: str) -> dict[str, 
     if HEADER_SIZE + n_entries * ENTRY_SIZE > len(data):
         raise InputError(f"{source}: tensor table of {n_entries} entries runs past the end of the file")
     entries: dict[str, TensorEntry] = {}
+    end = HEADER_SIZE + n_entries * ENTRY_SIZE  # tensors follow the table, sorted, never overlapping
     for i in range(n_entries):
         raw_name, dtype, ndim, d0, d1, d2, _, offset = struct.unpack_from(
             bo + f"{NAME_BYTES}sII3IIQ", data, HEADER_SIZE + i * ENTRY_SIZE)
@@ -274,9 +275,10 @@ def _read_table(data: bytes, bo: str, n_entries: int, source: str) -> dict[str, 
         if not 1 <= ndim <= 3:
             raise InputError(f"{source}: tensor {name} has {ndim} dimensions")
         entry = TensorEntry(name, dtype, (d0, d1, d2)[:ndim], offset)
-        if offset % ALIGNMENT or offset + entry.nbytes > len(data) or name in entries:
-            raise InputError(f"{source}: tensor {name} lies outside the file, is misaligned or repeated")
+        if offset % ALIGNMENT or offset < end or offset + entry.nbytes > len(data) or name in entries:
+            raise InputError(f"{source}: tensor {name} lies outside the file, overlaps, is misaligned or repeated")
         entries[name] = entry
+        end = offset + entry.nbytes
     return entries
 
 

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import InputError
+from .interrupt import deferred, fault_point
 
 
 def atomic_write_bytes(path: Path, payload: bytes, mode: int = 0o644) -> None:
@@ -25,6 +26,7 @@ def atomic_write_bytes(path: Path, payload: bytes, mode: int = 0o644) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
+        fault_point("write")
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -40,13 +42,20 @@ def replace_dir(new: Path, dest: Path, mode: int | None = None) -> None:
     one, so ``dest`` is never half-written and the previous one stays until the new one is in."""
     if mode is not None:
         os.chmod(new, mode)
+    fault_point("publish")
     old = None
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}.old.{os.getpid()}")
-        dest.rename(old)
-    new.rename(dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    with deferred():  # a signal here would leave neither the old nor the new directory
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old.{os.getpid()}")
+            dest.rename(old)
+        try:
+            new.rename(dest)
+        except OSError:
+            if old is not None:
+                old.rename(dest)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def sha256_bytes(payload: bytes) -> str:

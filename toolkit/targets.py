@@ -108,6 +108,7 @@ class Target:
     simd_runtime: bool = False  # SIMD kernels chosen at run time from the CPU's features
     isa: IsaPolicy | None = None
     system: System | None = None
+    test_only: bool = False  # a portability check (other big-endian ISAs), not a machine to ship for
 
     @property
     def has_simd(self) -> bool:
@@ -117,7 +118,7 @@ class Target:
 # key -> (type, required) for each table; nested tables are validated by their own schema
 _SCHEMA: dict[str, dict[str, tuple[type[Any], bool]]] = {
     "": {"name": (str, True), "description": (str, True), "word_bits": (int, True), "endian": (str, True),
-         "simd_runtime": (bool, False),
+         "simd_runtime": (bool, False), "test_only": (bool, False),
          "simd": (str, True), "ram_mib": (int, True), "hardware_threads": (int, True),
          "toolchain": (dict, True), "elf": (dict, True), "emulator": (dict, False),
          "isa": (dict, False), "bench": (dict, False), "system": (dict, False)},
@@ -195,6 +196,7 @@ def _build(data: dict[str, Any], source: Path) -> Target:
         simd_runtime=data.get("simd_runtime", False),
         isa=_isa(data.get("isa"), source),
         system=_system(data.get("system"), source),
+        test_only=data.get("test_only", False),
     )
 
 

@@ -101,3 +101,11 @@ def test_unknown_target_lists_available() -> None:
     with pytest.raises(UsageError, match="unknown target 'g9'") as info:
         load_target("g9")
     assert "g4" in (info.value.hint or "")
+
+
+def test_portability_targets_are_marked_test_only() -> None:
+    for name in ("s390x", "mips", "sparc64"):
+        profile = load_target(name)
+        assert profile.test_only and profile.endian == "big" and profile.simd == "none"
+        assert profile.isa is None and profile.emulator is not None and profile.elf.static
+    assert not load_target("g4").test_only

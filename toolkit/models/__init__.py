@@ -55,6 +55,8 @@ class ModelConfig:
                                  "is this a llama2.c checkpoint?")
         if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
             raise InputError(f"{source}: dim {self.dim} is not an even multiple of n_heads {self.n_heads}")
+        if not (0 < self.rope_theta < 1e30) or not (0 <= self.norm_eps < 1e30):  # NaN fails both
+            raise InputError(f"{source}: rope theta {self.rope_theta} or norm epsilon {self.norm_eps} is invalid")
         if self.n_heads % self.n_kv_heads:
             raise InputError(f"{source}: n_heads {self.n_heads} is not a multiple of n_kv_heads {self.n_kv_heads}")
 

@@ -1,0 +1,211 @@
+"""Fuzzing and allocation-failure injection for the generated C's loaders.
+
+The engine is rendered for the ``host`` target and compiled with clang, AddressSanitizer and
+UndefinedBehaviorSanitizer (``-fno-sanitize-recover=all``: any report is a crash), together with
+one harness from this folder:
+
+    loader      harness            fuzz input
+    model       fuzz_model.c       a whole converted model file (header, table, tensors, tokenizer)
+    tokenizer   fuzz_tokenizer.c   the embedded tokenizer blob of a valid small model
+    prompt      fuzz_prompt.c      the prompt given to ppcllm_generate (any bytes)
+
+driven by libFuzzer from seeds this module writes (converted stories260K in both byte orders and
+f32 / q8_0 / q4_0, and a small model with the same tokenizer). ``alloc_fail.c`` fails allocation
+N = 1 .. total of a full run and checks each ends cleanly with nothing leaked.
+
+Every crash found is kept as a regression input under ``tests/fuzz/regressions/<loader>/``; the
+test suite replays them. The long run (README, "Reliability"):
+
+    python -m toolkit.fuzz --runs 1000000            # every loader, one million executions each
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import format as fmt
+from ..cmd import require_tool
+from ..errors import BuildError, ToolMissingError
+from ..fsutil import atomic_write_bytes, sha256_bytes
+from ..models import Model, ModelConfig
+from ..models.llama2c import read_checkpoint, read_tokenizer, tokenizer_bytes
+from ..render import render
+from ..resources import default_checkpoint, default_tokenizer
+from ..targets import load_target
+
+HARNESS_DIR = Path(__file__).resolve().parent
+LOADERS = ("model", "tokenizer", "prompt")
+BOUNDED_MAX_LEN = 65536  # the in-suite run cuts the 1 MB stories260K seeds: ~100x more executions
+ENGINE_SOURCES = ("ppcllm.c", "pool.c", "kernels_scalar.c")
+SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all")
+CFLAGS = ("-std=c99", "-g", "-O1", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fno-omit-frame-pointer",
+          "-Wno-unused-function")  # harness.h helpers are shared, not all used by each harness
+CLANG_PACKAGES = "clang libclang-rt-14-dev libfuzzer-14-dev"
+# Base of the tokenizer and prompt harnesses, and the smallest seeds: the bundled tokenizer on a
+# tiny random model, so an execution costs microseconds rather than loading 1 MB of weights.
+TINY = ModelConfig(dim=16, hidden_dim=32, n_layers=1, n_heads=2, n_kv_heads=1, vocab_size=512, seq_len=16,
+                   shared_classifier=True)
+
+
+@dataclass(frozen=True)
+class FuzzBuild:
+    directory: Path
+    base: Path  # the valid little-endian model the tokenizer and prompt harnesses start from
+
+    def binary(self, name: str) -> Path:
+        return self.directory / name
+
+    @property
+    def engine(self) -> Path:
+        """The command-line program (main.c) of the host target under ASan + UBSan."""
+        return self.directory / "ppcllm_asan"
+
+
+# For running ppcllm_asan: a failed allocation returns NULL (the engine reports it) instead of
+# aborting, and nothing above 2 GiB is granted (a KV cache of terabytes must fail, not swap).
+ASAN_ENV = {"ASAN_OPTIONS": "allocator_may_return_null=1:max_allocation_size_mb=2048:detect_leaks=1",
+            "UBSAN_OPTIONS": "print_stacktrace=1"}
+
+
+@dataclass(frozen=True)
+class FuzzResult:
+    loader: str
+    executions: int
+    seconds: float
+    crashes: tuple[Path, ...]
+    log_tail: str
+
+
+def _clang() -> str:
+    return require_tool("clang", CLANG_PACKAGES)
+
+
+def _compile(clang: str, out: Path, sources: list[Path], extra: tuple[str, ...], include: Path) -> None:
+    argv = [clang, *CFLAGS, *SANITIZE, *extra, f"-I{include}", "-o", str(out), *map(str, sources), "-lm"]
+    result = subprocess.run(argv, capture_output=True, check=False)
+    if result.returncode == 0:
+        return
+    err = result.stderr.decode(errors="replace")
+    if "libclang_rt.fuzzer" in err or "libclang_rt.asan" in err or "libclang_rt.ubsan" in err:
+        raise ToolMissingError("clang's sanitizer or libFuzzer runtime is not installed",
+                               f"install it with: sudo apt-get install {CLANG_PACKAGES}")
+    first = next((line for line in err.splitlines() if "error" in line), err.strip()[:200])
+    raise BuildError(f"building the fuzz harness {out.name} failed: {first}", "this is a bug: please report it")
+
+
+def tiny_model(seed: int = 0) -> Model:
+    """A small random model with the bundled tokenizer (vocabulary 512)."""
+    rng = np.random.default_rng(seed)
+    tensors = {name: (rng.standard_normal(shape) * 0.5).astype(np.float32)
+               for name, shape in TINY.tensor_shapes().items()}
+    return Model(TINY, tensors, read_tokenizer(default_tokenizer()))
+
+
+def build(work: Path) -> FuzzBuild:
+    """Compile every harness into ``work/<key>/`` (reused while sources and harnesses are unchanged)."""
+    clang = _clang()
+    sources = render(load_target("host"))
+    harnesses = sorted(HARNESS_DIR.glob("*.[ch]"))
+    key = sha256_bytes(sources.digest().encode() + b"".join(p.read_bytes() for p in harnesses))[:16]
+    directory = work / f"build-{key}"
+    done = directory / ".complete"
+    if not done.exists():
+        shutil.rmtree(directory, ignore_errors=True)
+        src = directory / "src"
+        src.mkdir(parents=True)
+        for source in sources.files:
+            (src / source.name).write_text(source.text, encoding="utf-8")
+        engine = [src / name for name in ENGINE_SOURCES]
+        for loader in LOADERS:
+            _compile(clang, directory / f"fuzz_{loader}", engine + [HARNESS_DIR / f"fuzz_{loader}.c"],
+                     ("-fsanitize=fuzzer",), src)
+        _compile(clang, directory / "alloc_fail", engine + [HARNESS_DIR / "alloc_fail.c"], (), src)
+        _compile(clang, directory / "ppcllm_asan", engine + [src / "main.c"], (), src)  # the CLI, sanitized
+        base = directory / "tiny.le.bin"
+        atomic_write_bytes(base, fmt.encode(tiny_model(), "little"))
+        done.write_text(key + "\n", encoding="utf-8")
+    return FuzzBuild(directory, directory / "tiny.le.bin")
+
+
+def write_seeds(corpus: Path, loader: str) -> None:
+    """The seed inputs for ``loader`` (written once; libFuzzer adds what it finds beside them)."""
+    corpus.mkdir(parents=True, exist_ok=True)
+    if any(corpus.iterdir()):
+        return
+    for name, payload in _seeds(loader).items():
+        atomic_write_bytes(corpus / name, payload)
+
+
+def _seeds(loader: str) -> dict[str, bytes]:
+    tokenizer = read_tokenizer(default_tokenizer())
+    if loader == "tokenizer":
+        return {"tok512.le": tokenizer_bytes(tokenizer, "<"),
+                "short.le": tokenizer_bytes(tokenizer, "<")[:300]}
+    if loader == "prompt":
+        return {"once": b"Once upon a time", "utf8": "caf\u00e9 \U0001f600 na\u00efve".encode(),
+                "invalid": b"\xff\xfe\xc3 \x80\x80<0x41>", "empty": b""}
+    stories = read_checkpoint(default_checkpoint(), tokenizer)
+    seeds = {f"tiny.{endian}.{quant}": fmt.encode(tiny_model(), endian, quant)
+             for endian in ("little", "big") for quant in fmt.QUANT_DTYPES}
+    seeds.update({f"stories260K.{endian}.{quant}": fmt.encode(stories, endian, quant)
+                  for endian in ("little", "big") for quant in fmt.QUANT_DTYPES})
+    return seeds
+
+
+_DONE = re.compile(rb"Done (\d+) runs in (\d+) second")
+_STAT = re.compile(rb"#(\d+)\s")
+
+
+def fuzz(fb: FuzzBuild, loader: str, corpus: Path, artifacts: Path, runs: int, max_seconds: int,
+         max_len: int = 0, seed: int = 0, timeout: float | None = None) -> FuzzResult:
+    """Run libFuzzer on ``loader`` for ``runs`` executions (or ``max_seconds``), single process;
+    ``max_len`` > 0 caps the input size (larger seeds are cut: faster, for the bounded run);
+    ``seed`` > 0 makes the run repeatable."""
+    write_seeds(corpus, loader)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    argv = [str(fb.binary(f"fuzz_{loader}")), f"-runs={runs}", f"-max_total_time={max_seconds}",
+            "-rss_limit_mb=2048", "-timeout=10", "-print_final_stats=1", f"-artifact_prefix={artifacts}/",
+            *([f"-max_len={max_len}"] if max_len > 0 else []), *([f"-seed={seed}"] if seed > 0 else []),
+            str(corpus)]
+    env = {"PPCLLM_FUZZ_BASE": str(fb.base), "PATH": "/usr/bin:/bin",
+           "ASAN_OPTIONS": "detect_leaks=1:allocator_may_return_null=1",
+           "UBSAN_OPTIONS": "print_stacktrace=1"}
+    before = set(artifacts.iterdir())
+    started = time.monotonic()
+    result = subprocess.run(argv, capture_output=True, env=env, check=False,
+                            timeout=timeout if timeout is not None else max_seconds * 2 + 120)
+    seconds = time.monotonic() - started
+    log = result.stderr
+    done = _DONE.search(log)
+    stats = _STAT.findall(log)
+    executions = int(done.group(1)) if done else int(stats[-1]) if stats else 0
+    crashes = tuple(sorted(set(artifacts.iterdir()) - before))
+    tail = log.decode(errors="replace")[-4000:]
+    if result.returncode != 0 and not crashes:
+        crashes = (Path(f"<exit status {result.returncode}>"),)
+    return FuzzResult(loader, executions, seconds, crashes, tail)
+
+
+def replay(fb: FuzzBuild, loader: str, inputs: list[Path], base: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run the harness once over each input (regressions), from ``base`` (default: the tiny
+    model): exit 0 when none crashes."""
+    env = {"PPCLLM_FUZZ_BASE": str(base or fb.base), "PATH": "/usr/bin:/bin",
+           "ASAN_OPTIONS": "detect_leaks=1:allocator_may_return_null=1"}
+    argv = [str(fb.binary(f"fuzz_{loader}")), "-runs=1", *map(str, inputs)]
+    return subprocess.run(argv, capture_output=True, env=env, check=False, timeout=600)
+
+
+def alloc_fail(fb: FuzzBuild, model: Path, prompt: str = "Once upon a time") -> tuple[int, subprocess.CompletedProcess[bytes]]:
+    """Run the allocation-failure injection over ``model``: (allocations in a full run, result)."""
+    env = {"PATH": "/usr/bin:/bin", "ASAN_OPTIONS": "detect_leaks=1"}
+    result = subprocess.run([str(fb.binary("alloc_fail")), str(model), prompt], capture_output=True, env=env,
+                            check=False, timeout=600)
+    found = re.search(rb"alloc_fail: (\d+) allocations", result.stdout)
+    return (int(found.group(1)) if found else 0), result
