@@ -42,6 +42,7 @@ SHAPES_FILE = Path(__file__).resolve().parent / "data" / "shapes.toml"
 PERPLEXITY_TEXT = Path(__file__).resolve().parent / "data" / "perplexity.txt"
 _VCPU = re.compile(r"^vcpu (\d+) insns (\d+) loaded (\d+) stored (\d+)$")
 _CACHE = re.compile(r"^cache line (\d+) sets \d+ ways \d+ accesses \d+ misses (\d+)$")
+_PEAK = re.compile(rb"^peak engine memory: (\d+) bytes", re.M)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Counts:
     insns: dict[int, int]
     loaded: int
     fetched: int
+    peak_memory: int = 0  # the engine's peak heap (weights, KV cache, buffers), as it reports it
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Row:
     projected_tok_s: float
     ceiling_tok_s: float
     perplexity_delta_pct: float | None
+    peak_memory_bytes: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -107,7 +110,8 @@ def random_model(config: ModelConfig, seed: int = 0) -> Model:
 
 
 def bench_model(shape: str, tokenizer: Path | None) -> tuple[Model, str]:
-    """A named shape (random weights) or a checkpoint file; and a key for caching conversions."""
+    """A named shape (random weights) or a model file (llama2.c checkpoint, GGUF or converted);
+    and a key for caching conversions."""
     shapes = load_shapes()
     if shape in shapes:
         return random_model(shapes[shape]), f"random-{shape}"
@@ -121,6 +125,8 @@ def bench_model(shape: str, tokenizer: Path | None) -> tuple[Model, str]:
 
 def forced_prompt(model: Model, positions: int) -> bytes:
     """A prompt that encodes to more than ``positions`` tokens, so no position samples."""
+    if model.bpe is not None:  # GPT-2 BPE: every repetition is several tokens
+        return b"Once upon a time " * (positions + 1)
     text = b"a" if model.tokenizer.pieces[3] == b"<0x00>" else b"Once upon a time "
     prompt = text * (positions + 1)
     while len(reference.encode(model.tokenizer, prompt)) <= positions:
@@ -177,7 +183,8 @@ def measure(target: Target, engine: Path, model_path: Path, prompt: bytes, posit
             raise RunError(f"benchmark run failed: {result.stderr.decode(errors='replace').strip()[-300:]}")
         if not out.is_file():
             raise RunError("the counting plugin wrote no results", "is qemu-user built with plugin support?")
-        return parse_counts(out.read_text())
+        peak = _PEAK.search(result.stderr)
+        return dataclasses.replace(parse_counts(out.read_text()), peak_memory=int(peak.group(1)) if peak else 0)
 
 
 def _bench_model(target: Target) -> BenchModel:
@@ -241,9 +248,10 @@ def perplexity_deltas(quants: list[str]) -> dict[str, float]:
 # --------------------------------------------------------------------------- the table
 
 
-def variants(target: Target, quants: list[str], threads: list[int]) -> list[Variant]:
-    """The scalar fp32 baseline first, then each quantization with the target's kernels."""
-    rows = [Variant("f32", False, 1)]
+def variants(target: Target, quants: list[str], threads: list[int], baseline: str = "f32") -> list[Variant]:
+    """The scalar baseline first (fp32, or the GGUF model's own blocks), then each quantization
+    with the target's kernels."""
+    rows = [Variant(baseline, False, 1)]
     for quant in quants:
         for count in threads:
             if target.has_simd or quant != "f32" or count != 1:
@@ -261,7 +269,7 @@ def scalar_twin(target: Target) -> Target:
 def model_file(model: Model, key: str, quant: str, endian: str, cache: Path) -> Path:
     path = cache / "bench" / f"{key}-{quant}-{endian}-v{fmt.FORMAT_VERSION}.bin"
     if not path.is_file():
-        atomic_write_bytes(path, fmt.encode(model, endian, quant))
+        atomic_write_bytes(path, fmt.encode(model, endian, None if model.float_activations else quant))
     return path
 
 
@@ -272,7 +280,8 @@ def run_bench(target: Target, model: Model, key: str, quants: list[str], threads
     if not 0 < short < long or long > model.config.seq_len:
         raise UsageError(f"--lengths {short},{long}: need 0 < first < second <= {model.config.seq_len}")
     plugin = build_plugin(cache)
-    plan = variants(target, quants, threads)
+    gguf = model.float_activations  # a GGUF model runs its own blocks; --quant does not apply
+    plan = variants(target, [model.quant] if gguf else quants, threads, model.quant if gguf else "f32")
     builds = {simd: cached_build(target if simd else scalar_twin(target), cache).engine for simd in {v.simd for v in plan}}
     files = {q: model_file(model, key, q, target.endian, cache) for q in {v.quant for v in plan}}
     prompt = forced_prompt(model, long)
@@ -282,13 +291,14 @@ def run_bench(target: Target, model: Model, key: str, quants: list[str], threads
             lambda task: measure(target, builds[task[0].simd], files[task[0].quant], prompt, task[1],
                                  task[0].threads, plugin, timeout), tasks))
     counts = {(task[0], task[1]): result for task, result in zip(tasks, results)}
-    quality = perplexity_deltas(sorted({v.quant for v in plan} - {"f32"}))
+    quality = {} if gguf else perplexity_deltas(sorted({v.quant for v in plan} - {"f32"}))
     rows = []
     for v in plan:
         insns, critical, fetched, loaded = steady_state(counts[(v, short)], counts[(v, long)], long - short)
         projected, ceiling = project(bench, critical, fetched)
         rows.append(Row(v.quant, target.simd if v.simd else "scalar", v.threads, insns, critical, fetched, loaded,
-                        projected, ceiling, quality.get(v.quant, 0.0 if v.quant == "f32" else None)))
+                        projected, ceiling, quality.get(v.quant, 0.0 if v.quant == "f32" else None),
+                        counts[(v, long)].peak_memory))
     return rows
 
 
@@ -297,19 +307,21 @@ def format_table(target: Target, shape: str, rows: list[Row]) -> str:
     base = rows[0]
     lines = [f"ppc-llm bench: {shape} on {target.name} ({target.description}), steady state per token",
              f"{'quant':6} {'kernel':8} {'thr':>3} {'Minsn/tok':>10} {'crit Minsn':>10} {'MB/tok':>8} "
-             f"{'speed-up':>8} {'proj. tok/s':>11} {'ceiling':>8} {'ppl vs f32':>10}"]
+             f"{'speed-up':>8} {'proj. tok/s':>11} {'ceiling':>8} {'ppl vs f32':>10} {'peak MiB':>9}"]
     for row in rows:
         ppl = "" if row.perplexity_delta_pct is None else f"{row.perplexity_delta_pct:+.2f} %"
         lines.append(
             f"{row.quant:6} {row.kernel:8} {row.threads:>3} {row.instructions_per_token / 1e6:>10.1f} "
             f"{row.critical_path_instructions_per_token / 1e6:>10.1f} {row.bytes_per_token / 1e6:>8.1f} "
             f"{row.projected_tok_s / base.projected_tok_s:>7.2f}x "
-            f"{row.projected_tok_s:>11.2f} {row.ceiling_tok_s:>8.2f} {ppl:>10}")
+            f"{row.projected_tok_s:>11.2f} {row.ceiling_tok_s:>8.2f} {ppl:>10} {row.peak_memory_bytes / 2**20:>9.1f}")
     lines.append(f"MB/tok: bytes fetched from memory through a simulated {bench.cache_bytes // 1024} KiB "
                  f"{bench.cache_ways}-way L2 ({bench.cache_line}-byte lines); instructions counted under QEMU.")
     lines.append(f"proj. tok/s is a PROJECTION, not a measurement: t = {bench.instruction_seconds:.3g} s x insn "
                  f"+ {bench.byte_seconds:.3g} s x byte ({bench.basis}).")
     lines.append(f"ceiling: tok/s if the bus moved {bench.bus_bytes_per_second / 1e9:.2f} GB/s (its peak) and "
                  f"nothing else cost time. ppl vs f32: perplexity change on stories260K (real weights), NumPy reference.")
+    lines.append(f"peak MiB: the engine's peak heap (weights, KV cache, buffers; it copies the model, no mmap), "
+                 f"against the machine's {target.ram_mib} MiB of RAM.")
     return "\n".join(lines)
 

@@ -217,7 +217,7 @@ def run_qemu(
 @app.command()
 def bench(
     target: Annotated[str, typer.Option("--target", help="an emulated target with a [bench] table")] = "g4",
-    shape: Annotated[str, typer.Option("--shape", help="stories15M, stories42M, stories110M, stories260K or a checkpoint file")] = "stories110M",
+    shape: Annotated[str, typer.Option("--shape", help="stories15M, stories42M, stories110M, stories260K, or a model file (llama2.c checkpoint, GGUF, converted)")] = "stories110M",
     tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", "-z", help="tokenizer for a llama2.c checkpoint given as --shape")] = None,
     quant: Annotated[str, typer.Option("--quant", help="comma list of f32, q8_0, q4_0 (the scalar fp32 baseline is always included)")] = "f32,q8_0,q4_0",
     threads: Annotated[Optional[str], typer.Option("--threads", help="comma list of thread counts (default: 1 and the target's hardware threads)")] = None,

@@ -1,0 +1,127 @@
+"""SmolLM2-135M-Instruct (GGUF, Q4_1) end to end: the C tokenizer against transformers' own GGUF
+tokenizer, greedy tokens against a float64 NumPy reference (near-tie rule), chat mode, and the
+same tokens on the host, G4 and Xenon (the block kernels are bit-identical to their scalar
+references, so every target must print the same ids)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import smollm_gguf
+from tests.smollm_reference import FloatLlama, chat_text, check_greedy, hf_encode
+from toolkit.cache import cache_root
+from toolkit.emulate import RunResult, run_user
+from toolkit.pipeline import converted_for
+from toolkit.targets import load_target
+from toolkit.toolchain import cached_build
+
+CORPUS = [
+    "Hello world", "Hello, world! How are you?", "  leading spaces", "trailing spaces   ", "a  b   c    d",
+    "tabs\tand\nnewlines\n\n\nthree", "\r\nwindows line\r\n", "2024-11-25: 3.14159 and 1,000,000", "x1y22z333",
+    "don't won't I'm you're they've we'll he'd 'quoted' 'S", "café naïve résumé Ærøskøbing", "Größe straße",
+    "日本語のテキスト", "中文字符测试", "한국어", "emoji 😀👍🏽 family 👨‍👩‍👧", "ℕ ∑ √ ∞ ≠", "Ⅻ ½ ² ٣",
+    "<|im_start|>user\nHi<|im_end|>", "text<|endoftext|>more", "<|im_start|><|im_end|>", "<|im_start", "$%^&*()_+{}|:\"<>?",
+    "https://example.com/path?q=1&r=2", "def f(x):\n    return x ** 2\n", "\u00a0non-breaking\u2003em space",
+    "UPPER lower MiXeD", "...!!!???", "a", " ", "",
+]
+RAW = [("Once upon a time", 40), ("The three primary colors are", 40), ("def fibonacci(n):", 40)]
+CHAT = [("What is the capital of France?", None, 110), ("Name three fruits.", "You are a concise assistant.", 110),
+        ("How many legs does a spider have?", None, 110)]
+IDS = re.compile(rb"^(?:\d+ )+$", re.M)
+
+
+@pytest.fixture(scope="module")
+def gguf_path() -> Path:
+    return smollm_gguf()
+
+
+@lru_cache(maxsize=4)
+def _converted(target: str, gguf: Path) -> Path:
+    return converted_for(load_target(target), gguf, None, cache_root())[0]
+
+
+@lru_cache(maxsize=4)
+def _engine(target: str) -> Path:
+    return cached_build(load_target(target), cache_root()).engine
+
+
+def run_engine(target: str, gguf: Path, args: list[str], timeout: float = 1500) -> RunResult:
+    result = run_user(load_target(target), _engine(target), [str(_converted(target, gguf)), *args], timeout)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    return result
+
+
+def printed_ids(result: RunResult) -> list[int]:
+    """The token ids the engine printed with -x 1 (one line of ids on stderr)."""
+    found = IDS.findall(result.stderr)
+    return [int(t) for t in found[0].split()] if found else []
+
+
+@pytest.fixture(scope="module")
+def reference(gguf_path: Path) -> FloatLlama:
+    return FloatLlama(gguf_path, 256)
+
+
+def test_tokenizer_matches_transformers_on_host_and_g4(gguf_path: Path) -> None:
+    for target in ("host", "g4"):
+        for text in CORPUS:
+            result = run_engine(target, gguf_path, ["-m", "encode", "-i", text])
+            ours = [int(t) for t in result.stdout.split()]
+            assert ours == hf_encode(gguf_path, text), f"{target}: {text!r}"
+
+
+def test_tokenizer_on_xenon(gguf_path: Path) -> None:
+    for text in CORPUS[::3]:
+        result = run_engine("xenon", gguf_path, ["-m", "encode", "-i", text])
+        assert [int(t) for t in result.stdout.split()] == hf_encode(gguf_path, text), text
+
+
+def _check(reference: FloatLlama, context: list[int], generated: list[int], stopped: bool,
+           label: str) -> None:
+    stops = {0, 2}  # <|endoftext|>, <|im_end|> (the GGUF's eos)
+    agreement = check_greedy(reference, context, generated, stops, stopped)
+    if agreement.near_tie_at is not None:
+        print(f"{label}: near-tie at step {agreement.near_tie_at} (gap {agreement.gap:.4f}): "
+              f"compared {agreement.compared} tokens, then stopped comparing")
+
+
+@pytest.mark.parametrize("prompt,steps", RAW, ids=[p for p, _ in RAW])
+def test_raw_greedy_matches_reference(prompt: str, steps: int, gguf_path: Path, reference: FloatLlama) -> None:
+    result = run_engine("host", gguf_path, ["-t", "0", "-n", str(steps), "-i", prompt, "-x", "1"])
+    ids = printed_ids(result)
+    context = hf_encode(gguf_path, prompt)
+    assert ids[:len(context)] == context
+    assert result.stdout.startswith(prompt.encode()) and result.stdout.endswith(b"\n")
+    assert len(ids) <= steps
+    _check(reference, context, ids[len(context):], len(ids) < steps, prompt)
+
+
+@pytest.mark.parametrize("user,system,steps", CHAT, ids=[u for u, _, _ in CHAT])
+def test_chat_greedy_matches_reference(user: str, system: str | None, steps: int, gguf_path: Path,
+                                       reference: FloatLlama) -> None:
+    args = ["-m", "chat", "-t", "0", "-n", str(steps), "-i", user, "-x", "1"] + (["-y", system] if system else [])
+    result = run_engine("host", gguf_path, args)
+    ids = printed_ids(result)
+    context = hf_encode(gguf_path, chat_text(gguf_path, user, system))
+    assert b"<|im" not in result.stdout and result.stdout.endswith(b"\n") and result.stdout.count(b"\n") >= 1
+    assert ids, "no reply"
+    _check(reference, context, ids, len(ids) < steps - len(context) + 1, user)
+
+
+def test_chat_answers_the_question(gguf_path: Path) -> None:
+    result = run_engine("host", gguf_path, ["-m", "chat", "-t", "0", "-n", "80", "-i", "What is the capital of France?"])
+    assert b"Paris" in result.stdout
+
+
+@pytest.mark.parametrize("target", ["g4", "xenon"])
+def test_targets_print_the_host_tokens(target: str, gguf_path: Path) -> None:
+    """Short runs under QEMU (slow: seconds per token): the same ids as the host, raw and chat."""
+    raw = ["-t", "0", "-n", "10", "-i", "Once upon a time", "-x", "1"]
+    chat = ["-m", "chat", "-t", "0", "-n", "34", "-y", "Be brief.", "-i", "What is the capital of France?", "-x", "1"]
+    for args in (raw, chat) if target == "xenon" else (raw,):
+        ours, host = run_engine(target, gguf_path, args), run_engine("host", gguf_path, args)
+        assert printed_ids(ours) == printed_ids(host) and ours.stdout == host.stdout, args
