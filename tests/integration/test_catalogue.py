@@ -473,3 +473,142 @@ def test_catalogue_covers_every_input() -> None:
 
 
 _ = shutil  # (kept for local debugging of failing rows: copy the damaged file out)
+
+
+# ------------------------------------------------------------------------------------------------
+# GGUF files (toolkit rows): a tiny synthetic llama GGUF (toolkit/fuzz/tinygguf.py, 150 kB), damaged
+# in its header bytes or written with a wrong piece, through `convert` and `run-qemu --target host`
+
+def _gguf_tensor_info(d: bytearray, name: str) -> int:
+    """Offset of the dimension count that follows tensor ``name`` in the tensor table."""
+    key = struct.pack("<Q", len(name)) + name.encode()
+    at = d.find(key)
+    assert at > 0, name
+    return at + len(key)
+
+
+def _gguf_set(offset: int, code: str, value: int) -> Edit:
+    return lambda d: struct.pack_into("<" + code, d, offset, value)
+
+
+def _gguf_tensor_field(name: str, field: str, value: int) -> Edit:
+    def edit(d: bytearray) -> None:
+        at = _gguf_tensor_info(d, name)
+        (n_dims,) = struct.unpack_from("<I", d, at)
+        offset, code = {"ndim": (at, "I"), "dim0": (at + 4, "Q"), "type": (at + 4 + 8 * n_dims, "I")}[field]
+        struct.pack_into("<" + code, d, offset, value)
+    return edit
+
+
+def _gguf_rename(old: str, new: str) -> Edit:
+    def edit(d: bytearray) -> None:
+        at = _gguf_tensor_info(d, old) - len(old)
+        d[at:at + len(new)] = new.encode()
+    return edit
+
+
+KV0_TYPE = 24 + 8 + len("general.architecture")  # the first metadata entry's value type
+GGUF_BYTE_CASES: list[tuple[str, Edit, str]] = [
+    ("empty", truncate(lambda n: 0), ""),
+    ("bad-magic", lambda d: d.__setitem__(slice(0, 4), b"GGUX"), "bad magic"),
+    ("version-1", _gguf_set(4, "I", 1), "version 1"),
+    ("big-endian-version", _gguf_set(4, "I", 0x03000000), "big-endian"),
+    ("tensor-count-huge", _gguf_set(8, "Q", 1 << 62), "tensors"),
+    ("tensor-count-past-end", lambda d: struct.pack_into("<Q", d, 8, struct.unpack_from("<Q", d, 8)[0] + 1000), ""),
+    ("kv-count-huge", _gguf_set(16, "Q", 0xFFFFFFFFFFFFFFFF), "metadata entries"),
+    ("kv-count-past-end", lambda d: struct.pack_into("<Q", d, 16, struct.unpack_from("<Q", d, 16)[0] + 5), ""),
+    ("string-length-huge", _gguf_set(24, "Q", 1 << 62), "claims"),
+    ("string-length-past-end", _gguf_set(24, "Q", 10_000_000), "past the end"),
+    ("value-type-unknown", _gguf_set(KV0_TYPE, "I", 99), "value type 99"),
+    ("truncated-in-header", truncate(lambda n: 200), "past the end"),
+    ("truncated-in-data", truncate(lambda n: n - 1000), "outside the file"),
+    ("truncated-1-byte", truncate(lambda n: n - 1), "outside the file"),
+    ("tensor-ndim-zero", _gguf_tensor_field("token_embd.weight", "ndim", 0), "0 dimensions"),
+    ("tensor-ndim-huge", _gguf_tensor_field("token_embd.weight", "ndim", 0x7FFFFFFF), "dimensions"),
+    ("tensor-dim-zero", _gguf_tensor_field("token_embd.weight", "dim0", 0), "absurd dimensions"),
+    ("tensor-dim-huge", _gguf_tensor_field("token_embd.weight", "dim0", 1 << 40), "absurd dimensions"),
+    ("tensor-type-unknown", _gguf_tensor_field("token_embd.weight", "type", 99), "unknown type 99"),
+    ("tensor-duplicate-name", _gguf_rename("blk.1.attn_q.weight", "blk.0.attn_q.weight"), "appears twice"),
+    ("tensor-unexpected-name", _gguf_rename("blk.1.attn_q.weight", "blk.1.attn_x.weight"), "unexpected tensor"),
+]
+
+
+def _written(**kw: object) -> Callable[[Path], Path]:
+    from toolkit.fuzz import tinygguf
+    return lambda path: tinygguf.write(path, **kw)  # type: ignore[arg-type]
+
+
+GGUF_WRITTEN_CASES: list[tuple[str, Callable[[Path], Path], str]] = [
+    ("wrong-architecture", _written(arch="gptneox"), "architecture 'gptneox'"),
+    ("missing-metadata", _written(drop=("llama.embedding_length",)), "llama.embedding_length is missing"),
+    ("missing-vocabulary", _written(drop=("tokenizer.ggml.tokens",)), "tokenizer.ggml.tokens is missing"),
+    ("missing-merges", _written(drop=("tokenizer.ggml.merges",)), "tokenizer.ggml.merges is missing"),
+    ("tokenizer-model-llama", _written(tokenizer_model="llama"), "tokenizer model 'llama'"),
+    ("pre-tokenizer-unknown", _written(pre="qwen2"), "pre-tokenizer 'qwen2'"),
+    ("merge-unknown-tokens", _written(extra_merges=("zq xy",)), "not in the vocabulary"),
+    ("merge-without-space", _written(extra_merges=("Ġthe",)), "not in the vocabulary"),
+    ("vocab-size-mismatch", _written(extra={"llama.vocab_size": 999}), "vocab_size"),
+    ("bos-outside-vocabulary", _written(drop=("tokenizer.ggml.bos_token_id",),
+                                        extra={"tokenizer.ggml.bos_token_id": 100000}), "outside the vocabulary"),
+    ("alignment-not-power-of-2", _written(extra={"general.alignment": 48}), "alignment"),
+    ("heads-not-dividing-dim", _written(drop=("llama.attention.head_count",),
+                                        extra={"llama.attention.head_count": 5}), ""),
+    ("context-zero", _written(drop=("llama.context_length",), extra={"llama.context_length": 0}), ""),
+    ("partial-rope", _written(drop=("llama.rope.dimension_count",), extra={"llama.rope.dimension_count": 8}),
+     "partial rope"),
+    ("tensor-missing", _written(missing="blk.1.ffn_up.weight"), "missing"),
+    ("tensor-type-q6_k", _written(tensor_types={"blk.0.ffn_down.weight": 14}), "Q6_K"),
+    ("tensor-type-f16-quantized-mix", _written(tensor_types={"blk.1.attn_q.weight": 8}), "mix"),
+]
+GGUF_COMMANDS = ["convert", "run-qemu"]
+
+
+@pytest.fixture(scope="module")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from toolkit.fuzz import tinygguf
+    return tinygguf.write(tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+
+
+def check_gguf_command(command: str, bad: Path, message: str, out_dir: Path, cache: Path) -> None:
+    if command == "convert":
+        result, before = convert(out_dir, str(bad), "--endian", "big")
+        check_toolkit(result, 3, message, out_dir, before)
+    else:
+        models_before = sorted((cache / "models").glob("*")) if (cache / "models").exists() else []
+        result = cli("run-qemu", "--target", "host", "--checkpoint", str(bad), "-n", "4", cache_dir=cache)
+        check_toolkit(result, 3, message, out_dir, snapshot(out_dir))
+        assert result.stdout == b""
+        assert sorted((cache / "models").glob("*")) == models_before, "a converted file was left behind"
+
+
+@pytest.mark.parametrize("label,edit,message", GGUF_BYTE_CASES, ids=[c[0] for c in GGUF_BYTE_CASES])
+@pytest.mark.parametrize("command", GGUF_COMMANDS)
+def test_toolkit_gguf_bytes(command: str, label: str, edit: Edit, message: str, tiny_gguf: Path, tmp_path: Path,
+                            out_dir: Path, cache: Path) -> None:
+    with case(f"toolkit/gguf/{command}/{label}"):
+        data = bytearray(tiny_gguf.read_bytes())
+        edit(data)
+        bad = tmp_path / "bad.gguf"
+        bad.write_bytes(bytes(data))
+        check_gguf_command(command, bad, message, out_dir, cache)
+
+
+@pytest.mark.parametrize("label,write,message", GGUF_WRITTEN_CASES, ids=[c[0] for c in GGUF_WRITTEN_CASES])
+@pytest.mark.parametrize("command", GGUF_COMMANDS)
+def test_toolkit_gguf_content(command: str, label: str, write: Callable[[Path], Path], message: str,
+                              tmp_path: Path, out_dir: Path, cache: Path) -> None:
+    with case(f"toolkit/gguf/{command}/{label}"):
+        check_gguf_command(command, write(tmp_path / "bad.gguf"), message, out_dir, cache)
+
+
+def test_toolkit_gguf_valid_tiny_model_converts_and_runs(tiny_gguf: Path, out_dir: Path, cache: Path) -> None:
+    """The positive control of the GGUF rows: the undamaged tiny model converts and runs."""
+    with case("toolkit/gguf/valid-tiny-model-accepted"):
+        result, _ = convert(out_dir, str(tiny_gguf), "--endian", "big")
+        assert result.returncode == 0, result.stderr.decode()
+        assert (out_dir / "model.bin").read_bytes()[:8] == fmt.MAGIC
+        for extra in ([], ["--chat"]):
+            ran = cli("run-qemu", "--target", "host", "--checkpoint", str(tiny_gguf), "-t", "0", "-n", "60",
+                      "-i", "Once upon a time", *extra, cache_dir=cache)
+            assert ran.returncode == 0, ran.stderr.decode(errors="replace")
+            assert "Traceback" not in ran.stderr.decode(errors="replace")
