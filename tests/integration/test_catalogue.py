@@ -612,3 +612,136 @@ def test_toolkit_gguf_valid_tiny_model_converts_and_runs(tiny_gguf: Path, out_di
                       "-i", "Once upon a time", *extra, cache_dir=cache)
             assert ran.returncode == 0, ran.stderr.decode(errors="replace")
             assert "Traceback" not in ran.stderr.decode(errors="replace")
+
+
+# ------------------------------------------------------------------------------------------------
+# GGUF-derived converted files (BPE tokenizer, ChatML): the toolkit's reader and the engine
+
+@pytest.fixture(scope="module")
+def bpe_model() -> Model:
+    return fuzz.tiny_bpe_model()
+
+
+def named_entry(d: bytearray, bo: str, name: str) -> tuple[int, int]:
+    """(table offset, data offset) of the tensor ``name`` in a converted file."""
+    (count,) = struct.unpack_from(bo + "I", d, 32)
+    for i in range(count):
+        at = fmt.HEADER_SIZE + i * fmt.ENTRY_SIZE
+        if d[at:at + fmt.NAME_BYTES].rstrip(b"\0") == name.encode():
+            return at, struct.unpack_from(bo + "Q", d, at + 56)[0]
+    raise AssertionError(name)
+
+
+def blob_word(name: str, index: int, value: int) -> ConvEdit:
+    def edit(d: bytearray, bo: str) -> None:
+        struct.pack_into(bo + "I", d, named_entry(d, bo, name)[1] + 4 * index, value)
+    return edit
+
+
+def blob_byte(name: str, index: int, value: int) -> ConvEdit:
+    return lambda d, bo: d.__setitem__(named_entry(d, bo, name)[1] + index, value)
+
+
+def rename(name: str, new: bytes) -> ConvEdit:
+    return lambda d, bo: d.__setitem__(slice(named_entry(d, bo, name)[0], named_entry(d, bo, name)[0] + len(new)), new)
+
+
+def blob_size_delta(name: str, delta: int) -> ConvEdit:
+    """Change the blob's size in the table by ``delta`` bytes (wrapping: a huge size)."""
+    def edit(d: bytearray, bo: str) -> None:
+        at = named_entry(d, bo, name)[0] + 40
+        struct.pack_into(bo + "I", d, at, (struct.unpack_from(bo + "I", d, at)[0] + delta) % (1 << 32))
+    return edit
+
+
+def merge_word(merge: int, field: int, value: int) -> ConvEdit:
+    def edit(d: bytearray, bo: str) -> None:
+        start = named_entry(d, bo, "bpe")[1]
+        (n_special,) = struct.unpack_from(bo + "I", d, start + 4)
+        struct.pack_into(bo + "I", d, start + 4 * (8 + 256 + n_special + 4 * merge + field), value)
+    return edit
+
+
+BPE_CONVERTED_CASES: list[tuple[str, ConvEdit, str]] = [
+    ("tokenizer-kind-unknown", converted_field(80, "I", 7), "tokenizer kind"),
+    ("flags-unknown", converted_field(84, "I", 0x80), "flags"),
+    ("bpe-missing", rename("bpe", b"bpX"), "unexpected"),
+    ("bpe-size-not-words", blob_size_delta("bpe", -2), "bpe"),
+    ("bpe-size-too-small", blob_size_delta("bpe", -4 * 1000000), ""),
+    ("bpe-special-count-huge", blob_word("bpe", 1, 0xFFFFFFFF), "bpe"),
+    ("bpe-merge-count-huge", blob_word("bpe", 2, 0x40000000), "bpe"),
+    ("bpe-range-count-wrong", blob_word("bpe", 3, 1), "bpe"),
+    ("bpe-bos-outside-vocabulary", blob_word("bpe", 4, 100000), "bpe"),
+    ("bpe-add-bos-not-boolean", blob_word("bpe", 6, 2), "bpe"),
+    ("bpe-byte-token-outside-vocabulary", blob_word("bpe", 8 + 65, 5000), "bpe"),
+    ("bpe-merge-token-outside-vocabulary", merge_word(0, 3, 5000), "bpe"),
+    ("bpe-merges-unsorted", merge_word(0, 0, 279), "bpe"),
+    ("chat-missing", rename("chat", b"chaX"), "unexpected"),
+    ("chat-flag-unknown", blob_byte("chat", 0, 7), "chat"),
+    ("chat-flag-without-blob", lambda d, bo: (converted_field(84, "I", 3)(d, bo), rename("chat", b"chaX")(d, bo)), ""),
+]
+
+
+@pytest.mark.parametrize("label,edit,message", BPE_CONVERTED_CASES, ids=[c[0] for c in BPE_CONVERTED_CASES])
+def test_toolkit_converted_bpe_file(label: str, edit: ConvEdit, message: str, bpe_model: Model, tmp_path: Path,
+                                    out_dir: Path) -> None:
+    with case(f"toolkit/converted-bpe/{label}"):
+        data = bytearray(fmt.encode(bpe_model, "big"))
+        edit(data, ">")
+        bad = tmp_path / "bad.be.bin"
+        bad.write_bytes(bytes(data))
+        result, before = convert(out_dir, str(bad), "--endian", "little")
+        check_toolkit(result, 3, "", out_dir, before)
+
+
+@pytest.mark.parametrize("label,edit,message", BPE_CONVERTED_CASES, ids=[c[0] for c in BPE_CONVERTED_CASES])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_converted_bpe_file(engine: str, label: str, edit: ConvEdit, message: str, bpe_model: Model,
+                                   tmp_path: Path, asan_build: fuzz.FuzzBuild, builds: dict[str, Build]) -> None:
+    with case(f"engine-{engine}/converted-bpe/{label}"):
+        endian = "little" if engine == "host-asan" else "big"
+        data = bytearray(fmt.encode(bpe_model, endian))
+        edit(data, fmt.ENDIANS[endian])
+        path = tmp_path / "model.bin"
+        path.write_bytes(bytes(data))
+        check_engine(run_engine(engine, [str(path), "-n", "4"], asan_build, builds), 1, message)
+
+
+LONG = b"Once upon a time, there was a tiny model. " * 20
+# label, model ("chat" or "plain": without a chat template), engine arguments, exit status, message
+# (None: normal input, exit 0, anything on stderr but no sanitizer report)
+BPE_ENGINE_CASES: list[tuple[str, str, list[str | bytes], int, str | None]] = [
+    ("prompt-empty", "chat", ["-t", "0", "-i", ""], 0, None),
+    ("prompt-invalid-utf8", "chat", ["-t", "0", "-n", "12", "-i", b"\xff\xfe bad \xc3\x80\x80 \xe2\x82 \xf0\x9f"], 0, None),
+    ("prompt-control-tokens", "chat", ["-t", "0", "-n", "12", "-i", b"<|im_start|><|im_end|><|endoftext|><|im_"], 0, None),
+    ("prompt-longer-than-context", "chat", ["-t", "0", "-c", "8", "-i", LONG], 0, None),
+    ("encode-invalid-utf8", "chat", ["-m", "encode", "-i", b"\xff\xfe\xc3 \x80 caf\xc3\xa9 12345 it's"], 0, None),
+    ("encode-longer-than-context", "chat", ["-m", "encode", "-c", "8", "-i", LONG], 0, None),
+    ("chat-invalid-utf8", "chat", ["-m", "chat", "-t", "0", "-i", b"\xff\xfe \xc3(\xe2\x82"], 0, None),
+    ("chat-longer-than-context", "chat", ["-m", "chat", "-c", "8", "-i", LONG], 1, "no longer fits"),
+    ("chat-system-longer-than-context", "chat", ["-m", "chat", "-y", LONG, "-i", "hi"], 1, "no longer fits"),
+    ("chat-without-template", "plain", ["-m", "chat", "-i", "hi"], 2, "no ChatML chat template"),
+    ("system-prompt-without-chat", "chat", ["-y", "be brief", "-i", "hi"], 2, "-m chat"),
+    ("mode-unknown", "chat", ["-m", "translate"], 2, "mode"),
+    ("context-zero", "chat", ["-c", "0"], 2, "context"),
+    ("context-not-a-number", "chat", ["-c", "many"], 2, "context"),
+    ("context-above-model", "chat", ["-c", "100000", "-n", "4"], 0, None),
+    ("show-ids-2", "chat", ["-x", "2"], 2, "-x"),
+]
+
+
+@pytest.mark.parametrize("label,kind,args,code,message", BPE_ENGINE_CASES, ids=[c[0] for c in BPE_ENGINE_CASES])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_bpe_model(engine: str, label: str, kind: str, args: list[str | bytes], code: int,
+                          message: str | None, bpe_model: Model, tmp_path: Path, asan_build: fuzz.FuzzBuild,
+                          builds: dict[str, Build]) -> None:
+    with case(f"engine-{engine}/bpe/{label}"):
+        model = bpe_model if kind == "chat" else dataclasses.replace(bpe_model, chat=False, chat_system=None)
+        path = tmp_path / "model.bin"
+        path.write_bytes(fmt.encode(model, "little" if engine == "host-asan" else "big"))
+        outcome = run_engine(engine, [str(path), *args], asan_build, builds)
+        if message is not None:
+            check_engine(outcome, code, message)
+        else:
+            assert outcome.returncode == code, outcome.stderr
+            assert "Sanitizer" not in outcome.stderr and "runtime error" not in outcome.stderr, outcome.stderr
