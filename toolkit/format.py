@@ -291,7 +291,7 @@ def read_any(path: Path, tokenizer_path: Path | None) -> Model:
     data = read_bytes(path, "checkpoint")
     if sniff(data):
         return decode(data, str(path))
-    if gguf.sniff(data):
+    if gguf.sniff(data) or path.suffix.lower() == ".gguf":  # a damaged .gguf: say so, not "llama2.c"
         return gguf.read_gguf(path, data)
     if tokenizer_path is None:
         raise InputError(f"{path} is a llama2.c checkpoint, which needs its tokenizer",

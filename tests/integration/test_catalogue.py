@@ -473,3 +473,275 @@ def test_catalogue_covers_every_input() -> None:
 
 
 _ = shutil  # (kept for local debugging of failing rows: copy the damaged file out)
+
+
+# ------------------------------------------------------------------------------------------------
+# GGUF files (toolkit rows): a tiny synthetic llama GGUF (toolkit/fuzz/tinygguf.py, 150 kB), damaged
+# in its header bytes or written with a wrong piece, through `convert` and `run-qemu --target host`
+
+def _gguf_tensor_info(d: bytearray, name: str) -> int:
+    """Offset of the dimension count that follows tensor ``name`` in the tensor table."""
+    key = struct.pack("<Q", len(name)) + name.encode()
+    at = d.find(key)
+    assert at > 0, name
+    return at + len(key)
+
+
+def _gguf_set(offset: int, code: str, value: int) -> Edit:
+    return lambda d: struct.pack_into("<" + code, d, offset, value)
+
+
+def _gguf_tensor_field(name: str, field: str, value: int) -> Edit:
+    def edit(d: bytearray) -> None:
+        at = _gguf_tensor_info(d, name)
+        (n_dims,) = struct.unpack_from("<I", d, at)
+        offset, code = {"ndim": (at, "I"), "dim0": (at + 4, "Q"), "type": (at + 4 + 8 * n_dims, "I")}[field]
+        struct.pack_into("<" + code, d, offset, value)
+    return edit
+
+
+def _gguf_rename(old: str, new: str) -> Edit:
+    def edit(d: bytearray) -> None:
+        at = _gguf_tensor_info(d, old) - len(old)
+        d[at:at + len(new)] = new.encode()
+    return edit
+
+
+KV0_TYPE = 24 + 8 + len("general.architecture")  # the first metadata entry's value type
+GGUF_BYTE_CASES: list[tuple[str, Edit, str]] = [
+    ("empty", truncate(lambda n: 0), ""),
+    ("bad-magic", lambda d: d.__setitem__(slice(0, 4), b"GGUX"), "bad magic"),
+    ("version-1", _gguf_set(4, "I", 1), "version 1"),
+    ("big-endian-version", _gguf_set(4, "I", 0x03000000), "big-endian"),
+    ("tensor-count-huge", _gguf_set(8, "Q", 1 << 62), "tensors"),
+    ("tensor-count-past-end", lambda d: struct.pack_into("<Q", d, 8, struct.unpack_from("<Q", d, 8)[0] + 1000), ""),
+    ("kv-count-huge", _gguf_set(16, "Q", 0xFFFFFFFFFFFFFFFF), "metadata entries"),
+    ("kv-count-past-end", lambda d: struct.pack_into("<Q", d, 16, struct.unpack_from("<Q", d, 16)[0] + 5), ""),
+    ("string-length-huge", _gguf_set(24, "Q", 1 << 62), "claims"),
+    ("string-length-past-end", _gguf_set(24, "Q", 10_000_000), "past the end"),
+    ("value-type-unknown", _gguf_set(KV0_TYPE, "I", 99), "value type 99"),
+    ("truncated-in-header", truncate(lambda n: 200), "past the end"),
+    ("truncated-in-data", truncate(lambda n: n - 1000), "outside the file"),
+    ("truncated-1-byte", truncate(lambda n: n - 1), "outside the file"),
+    ("tensor-ndim-zero", _gguf_tensor_field("token_embd.weight", "ndim", 0), "0 dimensions"),
+    ("tensor-ndim-huge", _gguf_tensor_field("token_embd.weight", "ndim", 0x7FFFFFFF), "dimensions"),
+    ("tensor-dim-zero", _gguf_tensor_field("token_embd.weight", "dim0", 0), "absurd dimensions"),
+    ("tensor-dim-huge", _gguf_tensor_field("token_embd.weight", "dim0", 1 << 40), "absurd dimensions"),
+    ("tensor-type-unknown", _gguf_tensor_field("token_embd.weight", "type", 99), "unknown type 99"),
+    ("tensor-duplicate-name", _gguf_rename("blk.1.attn_q.weight", "blk.0.attn_q.weight"), "appears twice"),
+    ("tensor-unexpected-name", _gguf_rename("blk.1.attn_q.weight", "blk.1.attn_x.weight"), "unexpected tensor"),
+]
+
+
+def _written(**kw: object) -> Callable[[Path], Path]:
+    from toolkit.fuzz import tinygguf
+    return lambda path: tinygguf.write(path, **kw)  # type: ignore[arg-type]
+
+
+GGUF_WRITTEN_CASES: list[tuple[str, Callable[[Path], Path], str]] = [
+    ("wrong-architecture", _written(arch="gptneox"), "architecture 'gptneox'"),
+    ("missing-metadata", _written(drop=("llama.embedding_length",)), "llama.embedding_length is missing"),
+    ("missing-vocabulary", _written(drop=("tokenizer.ggml.tokens",)), "tokenizer.ggml.tokens is missing"),
+    ("missing-merges", _written(drop=("tokenizer.ggml.merges",)), "tokenizer.ggml.merges is missing"),
+    ("tokenizer-model-llama", _written(tokenizer_model="llama"), "tokenizer model 'llama'"),
+    ("pre-tokenizer-unknown", _written(pre="qwen2"), "pre-tokenizer 'qwen2'"),
+    ("merge-unknown-tokens", _written(extra_merges=("zq xy",)), "not in the vocabulary"),
+    ("merge-without-space", _written(extra_merges=("Ġthe",)), "not in the vocabulary"),
+    ("vocab-size-mismatch", _written(extra={"llama.vocab_size": 999}), "vocab_size"),
+    ("bos-outside-vocabulary", _written(drop=("tokenizer.ggml.bos_token_id",),
+                                        extra={"tokenizer.ggml.bos_token_id": 100000}), "outside the vocabulary"),
+    ("alignment-not-power-of-2", _written(extra={"general.alignment": 48}), "alignment"),
+    ("heads-not-dividing-dim", _written(drop=("llama.attention.head_count",),
+                                        extra={"llama.attention.head_count": 5}), ""),
+    ("context-zero", _written(drop=("llama.context_length",), extra={"llama.context_length": 0}), ""),
+    ("partial-rope", _written(drop=("llama.rope.dimension_count",), extra={"llama.rope.dimension_count": 8}),
+     "partial rope"),
+    ("tensor-missing", _written(missing="blk.1.ffn_up.weight"), "missing"),
+    ("tensor-type-q6_k", _written(tensor_types={"blk.0.ffn_down.weight": 14}), "Q6_K"),
+    ("tensor-type-f16-quantized-mix", _written(tensor_types={"blk.1.attn_q.weight": 8}), "mix"),
+]
+GGUF_COMMANDS = ["convert", "run-qemu"]
+
+
+@pytest.fixture(scope="module")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from toolkit.fuzz import tinygguf
+    return tinygguf.write(tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+
+
+def check_gguf_command(command: str, bad: Path, message: str, out_dir: Path, cache: Path) -> None:
+    if command == "convert":
+        result, before = convert(out_dir, str(bad), "--endian", "big")
+        check_toolkit(result, 3, message, out_dir, before)
+    else:
+        models_before = sorted((cache / "models").glob("*")) if (cache / "models").exists() else []
+        result = cli("run-qemu", "--target", "host", "--checkpoint", str(bad), "-n", "4", cache_dir=cache)
+        check_toolkit(result, 3, message, out_dir, snapshot(out_dir))
+        assert result.stdout == b""
+        assert sorted((cache / "models").glob("*")) == models_before, "a converted file was left behind"
+
+
+@pytest.mark.parametrize("label,edit,message", GGUF_BYTE_CASES, ids=[c[0] for c in GGUF_BYTE_CASES])
+@pytest.mark.parametrize("command", GGUF_COMMANDS)
+def test_toolkit_gguf_bytes(command: str, label: str, edit: Edit, message: str, tiny_gguf: Path, tmp_path: Path,
+                            out_dir: Path, cache: Path) -> None:
+    with case(f"toolkit/gguf/{command}/{label}"):
+        data = bytearray(tiny_gguf.read_bytes())
+        edit(data)
+        bad = tmp_path / "bad.gguf"
+        bad.write_bytes(bytes(data))
+        check_gguf_command(command, bad, message, out_dir, cache)
+
+
+@pytest.mark.parametrize("label,write,message", GGUF_WRITTEN_CASES, ids=[c[0] for c in GGUF_WRITTEN_CASES])
+@pytest.mark.parametrize("command", GGUF_COMMANDS)
+def test_toolkit_gguf_content(command: str, label: str, write: Callable[[Path], Path], message: str,
+                              tmp_path: Path, out_dir: Path, cache: Path) -> None:
+    with case(f"toolkit/gguf/{command}/{label}"):
+        check_gguf_command(command, write(tmp_path / "bad.gguf"), message, out_dir, cache)
+
+
+def test_toolkit_gguf_valid_tiny_model_converts_and_runs(tiny_gguf: Path, out_dir: Path, cache: Path) -> None:
+    """The positive control of the GGUF rows: the undamaged tiny model converts and runs."""
+    with case("toolkit/gguf/valid-tiny-model-accepted"):
+        result, _ = convert(out_dir, str(tiny_gguf), "--endian", "big")
+        assert result.returncode == 0, result.stderr.decode()
+        assert (out_dir / "model.bin").read_bytes()[:8] == fmt.MAGIC
+        for extra in ([], ["--chat"]):
+            ran = cli("run-qemu", "--target", "host", "--checkpoint", str(tiny_gguf), "-t", "0", "-n", "60",
+                      "-i", "Once upon a time", *extra, cache_dir=cache)
+            assert ran.returncode == 0, ran.stderr.decode(errors="replace")
+            assert "Traceback" not in ran.stderr.decode(errors="replace")
+
+
+# ------------------------------------------------------------------------------------------------
+# GGUF-derived converted files (BPE tokenizer, ChatML): the toolkit's reader and the engine
+
+@pytest.fixture(scope="module")
+def bpe_model() -> Model:
+    return fuzz.tiny_bpe_model()
+
+
+def named_entry(d: bytearray, bo: str, name: str) -> tuple[int, int]:
+    """(table offset, data offset) of the tensor ``name`` in a converted file."""
+    (count,) = struct.unpack_from(bo + "I", d, 32)
+    for i in range(count):
+        at = fmt.HEADER_SIZE + i * fmt.ENTRY_SIZE
+        if d[at:at + fmt.NAME_BYTES].rstrip(b"\0") == name.encode():
+            return at, struct.unpack_from(bo + "Q", d, at + 56)[0]
+    raise AssertionError(name)
+
+
+def blob_word(name: str, index: int, value: int) -> ConvEdit:
+    def edit(d: bytearray, bo: str) -> None:
+        struct.pack_into(bo + "I", d, named_entry(d, bo, name)[1] + 4 * index, value)
+    return edit
+
+
+def blob_byte(name: str, index: int, value: int) -> ConvEdit:
+    return lambda d, bo: d.__setitem__(named_entry(d, bo, name)[1] + index, value)
+
+
+def rename(name: str, new: bytes) -> ConvEdit:
+    return lambda d, bo: d.__setitem__(slice(named_entry(d, bo, name)[0], named_entry(d, bo, name)[0] + len(new)), new)
+
+
+def blob_size_delta(name: str, delta: int) -> ConvEdit:
+    """Change the blob's size in the table by ``delta`` bytes (wrapping: a huge size)."""
+    def edit(d: bytearray, bo: str) -> None:
+        at = named_entry(d, bo, name)[0] + 40
+        struct.pack_into(bo + "I", d, at, (struct.unpack_from(bo + "I", d, at)[0] + delta) % (1 << 32))
+    return edit
+
+
+def merge_word(merge: int, field: int, value: int) -> ConvEdit:
+    def edit(d: bytearray, bo: str) -> None:
+        start = named_entry(d, bo, "bpe")[1]
+        (n_special,) = struct.unpack_from(bo + "I", d, start + 4)
+        struct.pack_into(bo + "I", d, start + 4 * (8 + 256 + n_special + 4 * merge + field), value)
+    return edit
+
+
+BPE_CONVERTED_CASES: list[tuple[str, ConvEdit, str]] = [
+    ("tokenizer-kind-unknown", converted_field(80, "I", 7), "tokenizer kind"),
+    ("flags-unknown", converted_field(84, "I", 0x80), "flags"),
+    ("bpe-missing", rename("bpe", b"bpX"), "unexpected"),
+    ("bpe-size-not-words", blob_size_delta("bpe", -2), "bpe"),
+    ("bpe-size-too-small", blob_size_delta("bpe", -4 * 1000000), ""),
+    ("bpe-special-count-huge", blob_word("bpe", 1, 0xFFFFFFFF), "bpe"),
+    ("bpe-merge-count-huge", blob_word("bpe", 2, 0x40000000), "bpe"),
+    ("bpe-range-count-wrong", blob_word("bpe", 3, 1), "bpe"),
+    ("bpe-bos-outside-vocabulary", blob_word("bpe", 4, 100000), "bpe"),
+    ("bpe-add-bos-not-boolean", blob_word("bpe", 6, 2), "bpe"),
+    ("bpe-byte-token-outside-vocabulary", blob_word("bpe", 8 + 65, 5000), "bpe"),
+    ("bpe-merge-token-outside-vocabulary", merge_word(0, 3, 5000), "bpe"),
+    ("bpe-merges-unsorted", merge_word(0, 0, 279), "bpe"),
+    ("chat-missing", rename("chat", b"chaX"), "unexpected"),
+    ("chat-flag-unknown", blob_byte("chat", 0, 7), "chat"),
+    ("chat-flag-without-blob", lambda d, bo: (converted_field(84, "I", 3)(d, bo), rename("chat", b"chaX")(d, bo)), ""),
+]
+
+
+@pytest.mark.parametrize("label,edit,message", BPE_CONVERTED_CASES, ids=[c[0] for c in BPE_CONVERTED_CASES])
+def test_toolkit_converted_bpe_file(label: str, edit: ConvEdit, message: str, bpe_model: Model, tmp_path: Path,
+                                    out_dir: Path) -> None:
+    with case(f"toolkit/converted-bpe/{label}"):
+        data = bytearray(fmt.encode(bpe_model, "big"))
+        edit(data, ">")
+        bad = tmp_path / "bad.be.bin"
+        bad.write_bytes(bytes(data))
+        result, before = convert(out_dir, str(bad), "--endian", "little")
+        check_toolkit(result, 3, "", out_dir, before)
+
+
+@pytest.mark.parametrize("label,edit,message", BPE_CONVERTED_CASES, ids=[c[0] for c in BPE_CONVERTED_CASES])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_converted_bpe_file(engine: str, label: str, edit: ConvEdit, message: str, bpe_model: Model,
+                                   tmp_path: Path, asan_build: fuzz.FuzzBuild, builds: dict[str, Build]) -> None:
+    with case(f"engine-{engine}/converted-bpe/{label}"):
+        endian = "little" if engine == "host-asan" else "big"
+        data = bytearray(fmt.encode(bpe_model, endian))
+        edit(data, fmt.ENDIANS[endian])
+        path = tmp_path / "model.bin"
+        path.write_bytes(bytes(data))
+        check_engine(run_engine(engine, [str(path), "-n", "4"], asan_build, builds), 1, message)
+
+
+LONG = b"Once upon a time, there was a tiny model. " * 20
+# label, model ("chat" or "plain": without a chat template), engine arguments, exit status, message
+# (None: normal input, exit 0, anything on stderr but no sanitizer report)
+BPE_ENGINE_CASES: list[tuple[str, str, list[str | bytes], int, str | None]] = [
+    ("prompt-empty", "chat", ["-t", "0", "-i", ""], 0, None),
+    ("prompt-invalid-utf8", "chat", ["-t", "0", "-n", "12", "-i", b"\xff\xfe bad \xc3\x80\x80 \xe2\x82 \xf0\x9f"], 0, None),
+    ("prompt-control-tokens", "chat", ["-t", "0", "-n", "12", "-i", b"<|im_start|><|im_end|><|endoftext|><|im_"], 0, None),
+    ("prompt-longer-than-context", "chat", ["-t", "0", "-c", "8", "-i", LONG], 0, None),
+    ("encode-invalid-utf8", "chat", ["-m", "encode", "-i", b"\xff\xfe\xc3 \x80 caf\xc3\xa9 12345 it's"], 0, None),
+    ("encode-longer-than-context", "chat", ["-m", "encode", "-c", "8", "-i", LONG], 0, None),
+    ("chat-invalid-utf8", "chat", ["-m", "chat", "-t", "0", "-i", b"\xff\xfe \xc3(\xe2\x82"], 0, None),
+    ("chat-longer-than-context", "chat", ["-m", "chat", "-c", "8", "-i", LONG], 1, "no longer fits"),
+    ("chat-system-longer-than-context", "chat", ["-m", "chat", "-y", LONG, "-i", "hi"], 1, "no longer fits"),
+    ("chat-without-template", "plain", ["-m", "chat", "-i", "hi"], 2, "no ChatML chat template"),
+    ("system-prompt-without-chat", "chat", ["-y", "be brief", "-i", "hi"], 2, "-m chat"),
+    ("mode-unknown", "chat", ["-m", "translate"], 2, "mode"),
+    ("context-zero", "chat", ["-c", "0"], 2, "context"),
+    ("context-not-a-number", "chat", ["-c", "many"], 2, "context"),
+    ("context-above-model", "chat", ["-c", "100000", "-n", "4"], 0, None),
+    ("show-ids-2", "chat", ["-x", "2"], 2, "-x"),
+]
+
+
+@pytest.mark.parametrize("label,kind,args,code,message", BPE_ENGINE_CASES, ids=[c[0] for c in BPE_ENGINE_CASES])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_bpe_model(engine: str, label: str, kind: str, args: list[str | bytes], code: int,
+                          message: str | None, bpe_model: Model, tmp_path: Path, asan_build: fuzz.FuzzBuild,
+                          builds: dict[str, Build]) -> None:
+    with case(f"engine-{engine}/bpe/{label}"):
+        model = bpe_model if kind == "chat" else dataclasses.replace(bpe_model, chat=False, chat_system=None)
+        path = tmp_path / "model.bin"
+        path.write_bytes(fmt.encode(model, "little" if engine == "host-asan" else "big"))
+        outcome = run_engine(engine, [str(path), *args], asan_build, builds)
+        if message is not None:
+            check_engine(outcome, code, message)
+        else:
+            assert outcome.returncode == code, outcome.stderr
+            assert "Sanitizer" not in outcome.stderr and "runtime error" not in outcome.stderr, outcome.stderr

@@ -71,3 +71,13 @@ def test_every_allocation_failure_ends_cleanly(quant: str, fuzz_build: fuzz.Fuzz
                              f"(every allocation of open + generate + close), exit {result.returncode}")
     assert result.returncode == 0, (result.stdout + result.stderr).decode(errors="replace")[-3000:]
     assert total >= 20
+
+
+def test_every_allocation_failure_ends_cleanly_on_a_bpe_chat_model(fuzz_build: fuzz.FuzzBuild) -> None:
+    """The tiny GGUF model (BPE tokenizer, Q8_0 / Q4_1 blocks, float activations, ChatML): open,
+    a generation and a chat turn, failing each allocation in turn."""
+    total, result = fuzz.alloc_fail(fuzz_build, fuzz_build.bpe_base, "hi 42 caf\u00e9")
+    RELIABILITY_LINES.append(f"allocation failure injection (tiny GGUF, BPE + chat): N = 1 .. {total} "
+                             f"(open + generate + chat turn + close), exit {result.returncode}")
+    assert result.returncode == 0, (result.stdout + result.stderr).decode(errors="replace")[-3000:]
+    assert total >= 20

@@ -8,9 +8,14 @@ one harness from this folder:
     model       fuzz_model.c       a whole converted model file (header, table, tensors, tokenizer)
     tokenizer   fuzz_tokenizer.c   the embedded tokenizer blob of a valid small model
     prompt      fuzz_prompt.c      the prompt given to ppcllm_generate (any bytes)
+    bpe         fuzz_blob.c        the "bpe" blob (GPT-2 BPE tables) of a small GGUF-derived model
+    chat        fuzz_blob.c        the "chat" blob (ChatML flag, default system prompt) of that model
+    bpe_prompt  fuzz_prompt.c      the prompt, BPE-encoded by that model (any bytes)
 
 driven by libFuzzer from seeds this module writes (converted stories260K in both byte orders and
-f32 / q8_0 / q4_0, and a small model with the same tokenizer). ``alloc_fail.c`` fails allocation
+f32 / q8_0 / q4_0, a small model with the same tokenizer, and the tiny GGUF model of
+``tinygguf.py`` converted in both byte orders). The last three start from that tiny GGUF model
+(``tiny_bpe.le.bin``: Q8_0 / Q4_1, vocabulary 280, ChatML), not the 100 MB SmolLM2. ``alloc_fail.c`` fails allocation
 N = 1 .. total of a full run and checks each ends cleanly with nothing leaked.
 
 Every crash found is kept as a regression input under ``tests/fuzz/regressions/<loader>/``; the
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import struct
 import subprocess
 import time
 from dataclasses import dataclass
@@ -41,7 +47,12 @@ from ..resources import default_checkpoint, default_tokenizer
 from ..targets import load_target
 
 HARNESS_DIR = Path(__file__).resolve().parent
-LOADERS = ("model", "tokenizer", "prompt")
+LOADERS = ("model", "tokenizer", "prompt", "bpe", "chat", "bpe_prompt")
+# loader -> (harness source, extra compiler flags); the BPE loaders start from the tiny GGUF model
+HARNESSES = {"model": ("fuzz_model.c", ()), "tokenizer": ("fuzz_tokenizer.c", ()), "prompt": ("fuzz_prompt.c", ()),
+             "bpe": ("fuzz_blob.c", ('-DFUZZ_BLOB="bpe"',)), "chat": ("fuzz_blob.c", ('-DFUZZ_BLOB="chat"',)),
+             "bpe_prompt": ("fuzz_prompt.c", ())}
+BPE_LOADERS = ("bpe", "chat", "bpe_prompt")
 BOUNDED_MAX_LEN = 65536  # the in-suite run cuts the 1 MB stories260K seeds: ~100x more executions
 ENGINE_SOURCES = ("ppcllm.c", "pool.c", "kernels_scalar.c")
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all")
@@ -61,6 +72,14 @@ class FuzzBuild:
 
     def binary(self, name: str) -> Path:
         return self.directory / name
+
+    @property
+    def bpe_base(self) -> Path:
+        """The tiny GGUF model converted little-endian: base of the bpe, chat and bpe_prompt harnesses."""
+        return self.directory / "tiny_bpe.le.bin"
+
+    def base_for(self, loader: str) -> Path:
+        return self.bpe_base if loader in BPE_LOADERS else self.base
 
     @property
     def engine(self) -> Path:
@@ -108,6 +127,19 @@ def tiny_model(seed: int = 0) -> Model:
     return Model(TINY, tensors, read_tokenizer(default_tokenizer()))
 
 
+def tiny_bpe_model() -> Model:
+    """The tiny GGUF llama model (tinygguf.py: BPE vocabulary 280, Q8_0 / Q4_1, ChatML), read as
+    `ppc-llm convert` reads it."""
+    import tempfile
+
+    from ..models.gguf import read_gguf
+    from . import tinygguf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = tinygguf.write(Path(tmp) / "tiny.gguf")
+        return read_gguf(path, path.read_bytes())
+
+
 def build(work: Path) -> FuzzBuild:
     """Compile every harness into ``work/<key>/`` (reused while sources and harnesses are unchanged)."""
     clang = _clang()
@@ -124,12 +156,14 @@ def build(work: Path) -> FuzzBuild:
             (src / source.name).write_text(source.text, encoding="utf-8")
         engine = [src / name for name in ENGINE_SOURCES]
         for loader in LOADERS:
-            _compile(clang, directory / f"fuzz_{loader}", engine + [HARNESS_DIR / f"fuzz_{loader}.c"],
-                     ("-fsanitize=fuzzer",), src)
+            source, flags = HARNESSES[loader]
+            _compile(clang, directory / f"fuzz_{loader}", engine + [HARNESS_DIR / source],
+                     ("-fsanitize=fuzzer", *flags), src)
         _compile(clang, directory / "alloc_fail", engine + [HARNESS_DIR / "alloc_fail.c"], (), src)
         _compile(clang, directory / "ppcllm_asan", engine + [src / "main.c"], (), src)  # the CLI, sanitized
         base = directory / "tiny.le.bin"
         atomic_write_bytes(base, fmt.encode(tiny_model(), "little"))
+        atomic_write_bytes(directory / "tiny_bpe.le.bin", fmt.encode(tiny_bpe_model(), "little"))
         done.write_text(key + "\n", encoding="utf-8")
     return FuzzBuild(directory, directory / "tiny.le.bin")
 
@@ -144,6 +178,8 @@ def write_seeds(corpus: Path, loader: str) -> None:
 
 
 def _seeds(loader: str) -> dict[str, bytes]:
+    if loader in BPE_LOADERS:
+        return _bpe_seeds(loader)
     tokenizer = read_tokenizer(default_tokenizer())
     if loader == "tokenizer":
         return {"tok512.le": tokenizer_bytes(tokenizer, "<"),
@@ -156,7 +192,28 @@ def _seeds(loader: str) -> dict[str, bytes]:
              for endian in ("little", "big") for quant in fmt.QUANT_DTYPES}
     seeds.update({f"stories260K.{endian}.{quant}": fmt.encode(stories, endian, quant)
                   for endian in ("little", "big") for quant in fmt.QUANT_DTYPES})
+    seeds.update({f"tiny_bpe.{endian}": fmt.encode(tiny_bpe_model(), endian) for endian in ("little", "big")})
     return seeds
+
+
+def _bpe_seeds(loader: str) -> dict[str, bytes]:
+    from ..models import bpe as bpemod
+
+    model = tiny_bpe_model()
+    assert model.bpe is not None
+    if loader == "bpe":
+        full = bpemod.blob(model.bpe, "<")
+        # the same tables with only the first 8 character-class ranges (ASCII letters, digits, space)
+        words = list(struct.unpack(f"<{len(full) // 4}I", full))
+        head = 8 + 256 + words[1] + 4 * words[2]
+        words[3] = 8
+        return {"tiny_bpe.le": full, "few_ranges.le": struct.pack(f"<{head + 24}I", *words[:head + 24])}
+    if loader == "chat":
+        return {"default-system": bpemod.chat_blob(model.chat_system), "none": bpemod.chat_blob(None),
+                "utf8": bpemod.chat_blob("caf\u00e9 <|im_start|> 42 \U0001f600")}
+    return {"once": b"Once upon a time, the 123 cafe", "chatml": b"<|im_start|>user\nhi<|im_end|>\n<|im_start|>",
+            "apostrophes": b"it's we're I'll they've 'd 'm   \t\n\n  x", "utf8": "caf\u00e9 \U0001f600 \u0663\u0664".encode(),
+            "invalid": b"\xff\xfe\xc3 \x80\x80<|im_end|\xe2\x82", "empty": b""}
 
 
 _DONE = re.compile(rb"Done (\d+) runs in (\d+) second")
@@ -174,7 +231,7 @@ def fuzz(fb: FuzzBuild, loader: str, corpus: Path, artifacts: Path, runs: int, m
             "-rss_limit_mb=2048", "-timeout=10", "-print_final_stats=1", f"-artifact_prefix={artifacts}/",
             *([f"-max_len={max_len}"] if max_len > 0 else []), *([f"-seed={seed}"] if seed > 0 else []),
             str(corpus)]
-    env = {"PPCLLM_FUZZ_BASE": str(fb.base), "PATH": "/usr/bin:/bin",
+    env = {"PPCLLM_FUZZ_BASE": str(fb.base_for(loader)), "PATH": "/usr/bin:/bin",
            "ASAN_OPTIONS": "detect_leaks=1:allocator_may_return_null=1",
            "UBSAN_OPTIONS": "print_stacktrace=1"}
     before = set(artifacts.iterdir())
@@ -196,7 +253,7 @@ def fuzz(fb: FuzzBuild, loader: str, corpus: Path, artifacts: Path, runs: int, m
 def replay(fb: FuzzBuild, loader: str, inputs: list[Path], base: Path | None = None) -> subprocess.CompletedProcess[bytes]:
     """Run the harness once over each input (regressions), from ``base`` (default: the tiny
     model): exit 0 when none crashes."""
-    env = {"PPCLLM_FUZZ_BASE": str(base or fb.base), "PATH": "/usr/bin:/bin",
+    env = {"PPCLLM_FUZZ_BASE": str(base or fb.base_for(loader)), "PATH": "/usr/bin:/bin",
            "ASAN_OPTIONS": "detect_leaks=1:allocator_may_return_null=1"}
     argv = [str(fb.binary(f"fuzz_{loader}")), "-runs=1", *map(str, inputs)]
     return subprocess.run(argv, capture_output=True, env=env, check=False, timeout=600)

@@ -1,6 +1,7 @@
 """`python -m toolkit.fuzz`: the long fuzzing run of the C loaders (README, "Reliability").
 
     python -m toolkit.fuzz --runs 1000000                  # every loader, a million executions each
+    python -m toolkit.fuzz --loader bpe --runs 1000000     # one loader: model tokenizer prompt bpe chat bpe_prompt
     python -m toolkit.fuzz --loader model --max-time 3600  # one loader, for an hour
 
 Keeps the corpus and any crash under --work (default $PPC_LLM_CACHE/fuzz, else ~/.cache/ppc-llm/fuzz);
@@ -44,12 +45,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"{len(result.crashes)} crashes {[str(p) for p in result.crashes]}", flush=True)
             if result.crashes:
                 print(result.log_tail, file=sys.stderr)
-        total, failed = alloc_fail(fb, fb.base)
-        print(f"allocation failure injection: N = 1 .. {total}, exit {failed.returncode}", flush=True)
+        alloc_ok = True
+        for label, model in (("tiny", fb.base), ("tiny GGUF, BPE + chat", fb.bpe_base)):
+            total, failed = alloc_fail(fb, model)
+            alloc_ok &= failed.returncode == 0
+            print(f"allocation failure injection ({label}): N = 1 .. {total}, exit {failed.returncode}", flush=True)
     except ToolkitError as exc:
         print(f"error: {exc.message}" + (f"\n{exc.hint}" if exc.hint else ""), file=sys.stderr)
         return exc.exit_code
-    return 1 if crashed or failed.returncode != 0 else 0
+    return 1 if crashed or not alloc_ok else 0
 
 
 if __name__ == "__main__":

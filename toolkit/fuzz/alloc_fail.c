@@ -1,6 +1,6 @@
 /* alloc_fail.c: allocation-failure injection. Counts the allocations of a full run (open, a
- * short generation, close) of the model given, then runs again failing allocation N for every
- * N = 1 .. that count: each run must end with PPCLLM_ERR_NOMEM and a message, and free every
+ * short generation, a chat turn when the model has a ChatML template, close) of the model given,
+ * then runs again failing allocation N for every N = 1 .. that count: each run must end with PPCLLM_ERR_NOMEM and a message, and free every
  * block it allocated (the harness counts them; AddressSanitizer's leak check runs at exit).
  *
  *   alloc_fail MODEL [PROMPT]      exit 0: every failure point ended cleanly */
@@ -15,6 +15,17 @@ static ppcllm_status run_once(const unsigned char *file, size_t size, const char
     st = harness_open(&m, file, size, h, err);
     if (st == PPCLLM_OK) {
         st = harness_generate(m, prompt, 4, 1.0f, err);
+        if (st == PPCLLM_OK && ppcllm_has_chat(m)) { /* a ChatML model: one chat turn too */
+            ppcllm_chat chat;
+            ppcllm_options opt;
+            size_t printed = 0;
+            opt.temperature = 1.0f;
+            opt.topp = 0.9f;
+            opt.seed = 42;
+            opt.steps = 0;
+            ppcllm_chat_start(&chat, 42);
+            st = ppcllm_chat_turn(m, &chat, NULL, prompt, &opt, harness_count_piece, &printed, err);
+        }
         ppcllm_close(m);
     }
     return st;

@@ -117,6 +117,13 @@ def parse_blob(data: bytes, byteorder: str, vocab_size: int, source: str) -> BPE
     quads = [words[HEADER + 256 + n_special + 4 * i:][:4] for i in range(n_merges)]
     if any(i >= vocab_size for i in ids[256:]) or any(vocab_size <= i != NO_TOKEN for i in ids[:256]) or any(max(q[0], q[1], q[3]) >= vocab_size for q in quads):
         raise bad("names a token outside the vocabulary")
+    if bos >= vocab_size or eos >= vocab_size or add_bos > 1:
+        raise bad("has a bos / eos id or add_bos flag out of range")
+    if any((a[0], a[1]) >= (b[0], b[1]) for a, b in zip(quads, quads[1:])):
+        raise bad("has merges not sorted by (left, right) or repeated")
+    ranges = [words[HEADER + 256 + n_special + 4 * n_merges + 3 * i:][:3] for i in range(n_ranges)]
+    if any(r[0] > r[1] for r in ranges) or any(a[1] >= b[0] for a, b in zip(ranges, ranges[1:])):
+        raise bad("has character class ranges not sorted or overlapping")
     ranked = sorted(quads, key=lambda q: q[2])
     return BPE(bool(flags & FLAG_SPLIT_DIGITS), tuple(ids[:256]), tuple(ids[256:]),
                tuple((q[0], q[1]) for q in ranked), tuple(q[3] for q in ranked), bos, eos, bool(add_bos))
