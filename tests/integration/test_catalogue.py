@@ -454,7 +454,8 @@ def test_engine_prompts_are_normal_input(engine: str, label: str, prompt: bytes,
 @pytest.mark.parametrize("engine", ENGINES)
 def test_engine_context_too_large(engine: str, tmp_path: Path, asan_build: fuzz.FuzzBuild,
                                   builds: dict[str, Build]) -> None:
-    """seq_len 2^24: the KV caches (8 GiB) overflow a 32-bit size_t on the G4 and exceed what the
+    """seq_len 2^24 and the whole context asked for (-c; by default the engine allocates at most
+    2048 positions): the KV caches (8 GiB) overflow a 32-bit size_t on the G4 and exceed what the
     host may allocate (ASan: 2 GiB): one line, exit 1, nothing allocated half-way."""
     with case(f"engine-{engine}/converted/context-too-large"):
         base = fuzz.tiny_model()
@@ -463,7 +464,7 @@ def test_engine_context_too_large(engine: str, tmp_path: Path, asan_build: fuzz.
         tensors = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in cfg.tensor_shapes().items()}
         path = tmp_path / "model.bin"
         path.write_bytes(fmt.encode(Model(cfg, tensors, base.tokenizer), "little" if engine == "host-asan" else "big"))
-        check_engine(run_engine(engine, [str(path), "-n", "2"], asan_build, builds), 1, "")
+        check_engine(run_engine(engine, [str(path), "-n", "2", "-c", str(1 << 24)], asan_build, builds), 1, "")
 
 
 def test_catalogue_covers_every_input() -> None:
