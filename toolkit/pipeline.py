@@ -73,7 +73,8 @@ def converted_for(target: Target, checkpoint: Path, tokenizer: Path | None, cach
     model = source if source is not None else load_model(checkpoint, tokenizer)
     if not path.is_file():
         print(f"converting {checkpoint.name} to {target.endian}-endian {wanted}: {path}", file=sys.stderr)
-        atomic_write_bytes(path, fmt.encode(model, target.endian, wanted))
+        # the file's own blocks are kept as they are (q4_1 is a GGUF block, not a --quant choice)
+        atomic_write_bytes(path, fmt.encode(model, target.endian, None if wanted == model.quant else wanted))
     return path, fmt.decode(path.read_bytes(), str(path)) if wanted != model.quant else model
 
 

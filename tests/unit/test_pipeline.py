@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +44,23 @@ def test_out_of_range_values_are_refused(kw: dict[str, object], pattern: str) ->
 def test_edges_are_accepted() -> None:
     assert ok(temperature=0.0, topp=0.0, steps=0, prompt=None).prompt == b""
     assert ok(topp=1.0).topp == 1.0
+
+
+def test_a_converted_gguf_model_is_reconverted_for_the_other_byte_order(tmp_path: Path) -> None:
+    """A big-endian file converted from GGUF (its Q4_1 blocks kept) runs on a little-endian
+    target: the re-conversion keeps the blocks instead of asking for a --quant it cannot make."""
+    from toolkit import format as fmt
+    from toolkit.fuzz import tinygguf
+    from toolkit.models.gguf import read_gguf
+    from toolkit.pipeline import converted_for
+    from toolkit.targets import load_target
+
+    source = tmp_path / "tiny.gguf"
+    tinygguf.write(source)
+    model = read_gguf(source, source.read_bytes())
+    big = tmp_path / "tiny.be.bin"
+    big.write_bytes(fmt.encode(model, "big"))
+    path, converted = converted_for(load_target("host"), big, None, tmp_path / "cache")
+    data = path.read_bytes()
+    assert path != big and fmt.file_endian(data, str(path)) == "little"
+    assert converted.quant == model.quant and fmt.encode(converted, "big") == big.read_bytes()
