@@ -49,7 +49,7 @@ from .quant import QuantTensor
 
 MAGIC = b"PPCLLM\0\0"
 BOM = 0x0A0B0C0D
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5  # 5: the bpe blob's first word is reserved (no digit-splitting flag)
 HEADER_SIZE = 128
 ENTRY_SIZE = 64
 ALIGNMENT = 64

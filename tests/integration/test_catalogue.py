@@ -669,6 +669,7 @@ BPE_CONVERTED_CASES: list[tuple[str, ConvEdit, str]] = [
     ("bpe-missing", rename("bpe", b"bpX"), "unexpected"),
     ("bpe-size-not-words", blob_size_delta("bpe", -2), "bpe"),
     ("bpe-size-too-small", blob_size_delta("bpe", -4 * 1000000), ""),
+    ("bpe-reserved-word-set", blob_word("bpe", 0, 1), "bpe"),
     ("bpe-special-count-huge", blob_word("bpe", 1, 0xFFFFFFFF), "bpe"),
     ("bpe-merge-count-huge", blob_word("bpe", 2, 0x40000000), "bpe"),
     ("bpe-range-count-wrong", blob_word("bpe", 3, 1), "bpe"),

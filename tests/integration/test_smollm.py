@@ -5,6 +5,7 @@ references, so every target must print the same ids)."""
 
 from __future__ import annotations
 
+import random
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +29,17 @@ CORPUS = [
     "https://example.com/path?q=1&r=2", "def f(x):\n    return x ** 2\n", "\u00a0non-breaking\u2003em space",
     "UPPER lower MiXeD", "...!!!???", "a", " ", "",
 ]
+# host only (one engine start each): number characters beside spaces and each other (where GPT-2's
+# regex and a digit-splitting pre-tokenizer part ways), other scripts, combining marks, and
+# random strings drawn from the characters that decide pre-token boundaries
+MORE = [" \u00bd cup", "x \u00b2", "\u00b3\u00b2\u00b9", "1\u00bd", "  \u0663\u0663 12", "\u0661\u0662\u0663 \u0664\u0665",
+        "\u2460\u2461\u2462", "x\u00b2+y\u00b2=z\u00b2", "3 4  5   6", "10,000 people in 1999.", "v1.2.3-beta",
+        "Price: $12.50!!", "a\u00a0\u00a0b", "  \n\t  x", " \u3000x", "hello\u200bworld", "\u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac",
+        "\u041f\u0440\u0438\u0432\u0435\u0442, \u043c\u0438\u0440!", "\u05e2\u05d1\u05e8\u05d9\u05ea", "\u0928\u092e\u0938\u094d\u0924\u0947", "\U0001f1eb\U0001f1f7 flag", "   ", "\n\n\n",
+        "a'sb 'll'LL", "I'M HERE", "\u2018curly\u2019 \u201cquotes\u201d", "e\u0301 combining", "\u01c5 D\u017e titlecase",
+        "\U0001d518\U0001d52b\U0001d526", "<|im_end|>x", "<|endoftext|><|im_start|>assistant\n"]
+ALPHABET = [*"aZ09 '\t\n\r.,!?-_\u00bd\u00b2\u0663\u216b\u00e9\u00df\u65e5\u672c\U0001f600\u00a0\u3000\u200bsmltdvre\"()",
+            "\U0001f44d\U0001f3fd", "'s", "'ll", "<|im_start|>", "<|im_end|>", "  ", "   "]
 RAW = [("Once upon a time", 40), ("The three primary colors are", 40), ("def fibonacci(n):", 40)]
 CHAT = [("What is the capital of France?", None, 110), ("Name three fruits.", "You are a concise assistant.", 110),
         ("How many legs does a spider have?", None, 110)]
@@ -72,6 +84,14 @@ def test_tokenizer_matches_transformers_on_host_and_g4(gguf_path: Path) -> None:
             result = run_engine(target, gguf_path, ["-m", "encode", "-i", text])
             ours = [int(t) for t in result.stdout.split()]
             assert ours == hf_encode(gguf_path, text), f"{target}: {text!r}"
+
+
+def test_tokenizer_matches_transformers_on_more_and_random_strings(gguf_path: Path) -> None:
+    rng = random.Random(20261201)
+    texts = MORE + ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 24))) for _ in range(150)]
+    for text in texts:
+        result = run_engine("host", gguf_path, ["-m", "encode", "-i", text])
+        assert [int(t) for t in result.stdout.split()] == hf_encode(gguf_path, text), text
 
 
 def test_tokenizer_on_xenon(gguf_path: Path) -> None:

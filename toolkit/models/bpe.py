@@ -4,8 +4,7 @@ The vocabulary's pieces live in the ordinary tokenizer blob, as raw bytes (GGUF 
 pieces through the byte-to-unicode table; ``convert`` undoes it). This blob adds what encoding
 needs, every integer a u32 in the file's byte order:
 
-    flags (bit 0: split digits one by one first, the "smollm" pre-tokenizer), n_special,
-    n_merges, n_ranges, bos id, eos id, add_bos (0/1), reserved
+    reserved (0), n_special, n_merges, n_ranges, bos id, eos id, add_bos (0/1), reserved
     byte_tokens[256]           token id of every single byte (NO_TOKEN: none, the byte is dropped)
     special[n_special]         ids of control tokens, matched whole in the text
     merges[n_merges]           (left id, right id, rank, merged id), sorted by (left, right)
@@ -23,7 +22,6 @@ from functools import lru_cache
 
 from ..errors import InputError
 
-FLAG_SPLIT_DIGITS = 1
 CLASS_LETTER, CLASS_NUMBER, CLASS_SPACE = 1, 2, 3
 # Unicode's White_Space property (what \s matches in the tokenizers library's regex)
 WHITE_SPACE = ((0x09, 0x0D), (0x20, 0x20), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680),
@@ -34,7 +32,6 @@ NO_TOKEN = 0xFFFFFFFF  # in byte_tokens: the vocabulary has no token for this by
 
 @dataclass(frozen=True)
 class BPE:
-    split_digits: bool
     byte_tokens: tuple[int, ...]          # 256 ids
     special: tuple[int, ...]              # control token ids
     merges: tuple[tuple[int, int], ...]   # in rank order
@@ -92,7 +89,7 @@ def blob(bpe: BPE, byteorder: str) -> bytes:
     """The ``bpe`` blob in ``byteorder`` ('<' or '>')."""
     ranges = class_ranges()
     order = sorted(range(len(bpe.merges)), key=lambda r: bpe.merges[r])
-    words = [FLAG_SPLIT_DIGITS if bpe.split_digits else 0, len(bpe.special), len(bpe.merges), len(ranges),
+    words = [0, len(bpe.special), len(bpe.merges), len(ranges),
              bpe.bos_id, bpe.eos_id, int(bpe.add_bos), 0]
     words += list(bpe.byte_tokens) + list(bpe.special)
     for rank in order:
@@ -117,15 +114,15 @@ def parse_blob(data: bytes, byteorder: str, vocab_size: int, source: str) -> BPE
     quads = [words[HEADER + 256 + n_special + 4 * i:][:4] for i in range(n_merges)]
     if any(i >= vocab_size for i in ids[256:]) or any(vocab_size <= i != NO_TOKEN for i in ids[:256]) or any(max(q[0], q[1], q[3]) >= vocab_size for q in quads):
         raise bad("names a token outside the vocabulary")
-    if bos >= vocab_size or eos >= vocab_size or add_bos > 1:
-        raise bad("has a bos / eos id or add_bos flag out of range")
+    if bos >= vocab_size or eos >= vocab_size or add_bos > 1 or flags:
+        raise bad("has a bos / eos id, the add_bos flag or the reserved word out of range")
     if any((a[0], a[1]) >= (b[0], b[1]) for a, b in zip(quads, quads[1:])):
         raise bad("has merges not sorted by (left, right) or repeated")
     ranges = [words[HEADER + 256 + n_special + 4 * n_merges + 3 * i:][:3] for i in range(n_ranges)]
     if any(r[0] > r[1] for r in ranges) or any(a[1] >= b[0] for a, b in zip(ranges, ranges[1:])):
         raise bad("has character class ranges not sorted or overlapping")
     ranked = sorted(quads, key=lambda q: q[2])
-    return BPE(bool(flags & FLAG_SPLIT_DIGITS), tuple(ids[:256]), tuple(ids[256:]),
+    return BPE(tuple(ids[:256]), tuple(ids[256:]),
                tuple((q[0], q[1]) for q in ranked), tuple(q[3] for q in ranked), bos, eos, bool(add_bos))
 
 
