@@ -40,7 +40,7 @@ from .. import format as fmt
 from ..cmd import require_tool
 from ..errors import BuildError, ToolMissingError
 from ..fsutil import atomic_write_bytes, sha256_bytes
-from ..models import Model, ModelConfig
+from ..models import Model, ModelConfig, Tensor
 from ..models.llama2c import read_checkpoint, read_tokenizer, tokenizer_bytes
 from ..render import render
 from ..resources import default_checkpoint, default_tokenizer
@@ -122,8 +122,8 @@ def _compile(clang: str, out: Path, sources: list[Path], extra: tuple[str, ...],
 def tiny_model(seed: int = 0) -> Model:
     """A small random model with the bundled tokenizer (vocabulary 512)."""
     rng = np.random.default_rng(seed)
-    tensors = {name: (rng.standard_normal(shape) * 0.5).astype(np.float32)
-               for name, shape in TINY.tensor_shapes().items()}
+    tensors: dict[str, Tensor] = {name: (rng.standard_normal(shape) * 0.5).astype(np.float32)
+                                  for name, shape in TINY.tensor_shapes().items()}
     return Model(TINY, tensors, read_tokenizer(default_tokenizer()))
 
 
@@ -156,8 +156,8 @@ def build(work: Path) -> FuzzBuild:
             (src / source.name).write_text(source.text, encoding="utf-8")
         engine = [src / name for name in ENGINE_SOURCES]
         for loader in LOADERS:
-            source, flags = HARNESSES[loader]
-            _compile(clang, directory / f"fuzz_{loader}", engine + [HARNESS_DIR / source],
+            harness, flags = HARNESSES[loader]
+            _compile(clang, directory / f"fuzz_{loader}", engine + [HARNESS_DIR / harness],
                      ("-fsanitize=fuzzer", *flags), src)
         _compile(clang, directory / "alloc_fail", engine + [HARNESS_DIR / "alloc_fail.c"], (), src)
         _compile(clang, directory / "ppcllm_asan", engine + [src / "main.c"], (), src)  # the CLI, sanitized

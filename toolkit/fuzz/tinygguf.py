@@ -87,14 +87,14 @@ def write(path: Path, *, arch: str = "llama", drop: tuple[str, ...] = (), tokeni
     if chat:
         meta.append(("tokenizer.chat_template", "string", CHAT_TEMPLATE))
     meta = [m for m in meta if m[0] not in drop] + [(key, "uint32", value) for key, value in (extra or {}).items()]
-    for key, kind, value in meta:
-        if kind == "string":
+    for key, value_type, value in meta:
+        if value_type == "string":
             writer.add_string(key, value)
-        elif kind == "uint32":
+        elif value_type == "uint32":
             writer.add_uint32(key, value)
-        elif kind == "float32":
+        elif value_type == "float32":
             writer.add_float32(key, value)
-        elif kind == "bool":
+        elif value_type == "bool":
             writer.add_bool(key, value)
         else:
             writer.add_array(key, value)
