@@ -196,6 +196,9 @@ def _bench_model(target: Target) -> BenchModel:
 
 def steady_state(short: Counts, long: Counts, positions: int) -> tuple[float, float, float, float]:
     """(instructions, critical-path instructions, fetched bytes, loaded bytes) per token."""
+    if sum(long.insns.values()) <= sum(short.insns.values()):
+        raise RunError("the longer benchmark run executed no more instructions than the shorter one",
+                       "the engine did not run the forced positions: please report it")
     per_vcpu = {v: (long.insns.get(v, 0) - short.insns.get(v, 0)) / positions for v in long.insns}
     total = sum(per_vcpu.values())
     return (total, max(per_vcpu.values()), (long.fetched - short.fetched) / positions,

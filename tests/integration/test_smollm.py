@@ -5,8 +5,11 @@ references, so every target must print the same ids)."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
+import subprocess
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -64,6 +67,13 @@ def _engine(target: str) -> Path:
 def run_engine(target: str, gguf: Path, args: list[str], timeout: float = 1500) -> RunResult:
     result = run_user(load_target(target), _engine(target), [str(_converted(target, gguf)), *args], timeout)
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    return result
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "toolkit", *args], capture_output=True, text=True,
+                            timeout=1800, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
     return result
 
 
@@ -145,3 +155,15 @@ def test_targets_print_the_host_tokens(target: str, gguf_path: Path) -> None:
     for args in (raw, chat) if target == "xenon" else (raw,):
         ours, host = run_engine(target, gguf_path, args), run_engine("host", gguf_path, args)
         assert printed_ids(ours) == printed_ids(host) and ours.stdout == host.stdout, args
+
+
+def test_bench_counts_every_weight_once_per_token_on_g4(gguf_path: Path) -> None:
+    """bench on the real model: the forced positions run (BPE prompts too), the AltiVec kernels
+    cut the instructions, each token streams the weights once, and the peak fits the Xbox 360."""
+    result = run_cli("bench", "--target", "g4", "--shape", str(gguf_path), "--json")
+    rows = {row["kernel"]: row for row in json.loads(result.stdout)}
+    weights = _converted("g4", gguf_path).stat().st_size  # the blocks as stored, and 1.5 MB of tokenizer
+    scalar, simd = rows["scalar"], rows["altivec"]
+    assert float(simd["instructions_per_token"]) < 0.2 * float(scalar["instructions_per_token"])
+    assert 0.9 * weights < float(simd["bytes_per_token"]) < 1.1 * weights
+    assert 150 * 2**20 < int(simd["peak_memory_bytes"]) < 300 * 2**20

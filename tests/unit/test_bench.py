@@ -28,6 +28,13 @@ def test_steady_state_is_the_difference_per_position() -> None:
     assert (insns, critical, fetched, loaded) == (200.0, 100.0, 6400 / 3, 1000.0)
 
 
+def test_steady_state_refuses_runs_that_did_not_run_the_positions() -> None:
+    """An engine that skipped the forced positions would show 0 instructions per token."""
+    same = bench.Counts({0: 100}, 1000, 6400)
+    with pytest.raises(RunError, match="no more instructions"):
+        bench.steady_state(same, same, 3)
+
+
 def test_projection_and_fit_reproduce_the_published_figures() -> None:
     profile = load_target("g4").bench
     assert profile is not None
