@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import sys
 import time
 import traceback
@@ -164,10 +165,12 @@ def run_qemu(
 ) -> None:
     """Build and convert what is needed (cached), run the engine under QEMU, print its text."""
     options = check_options(temperature, topp, seed, steps, prompt, time.time())
+    _check_timeout(timeout)
     if system_prompt is not None and not chat:
         raise UsageError("--system-prompt needs --chat")
-    if ctx is not None and ctx < 1:
-        raise UsageError(f"--ctx {ctx}: must be at least 1")
+    if ctx is not None and not 1 <= ctx < 2**31:
+        raise UsageError(f"--ctx {ctx}: must be at least 1 and below 2^31",
+                         "a context above the model's own is capped to it")
     if chat and verify:
         raise UsageError("--verify compares raw completions: leave out --chat")
     if checkpoint is None:
@@ -179,8 +182,8 @@ def run_qemu(
     cache = cache_root()
     if quant is not None and quant not in fmt.QUANT_DTYPES:
         raise UsageError(f"--quant {quant}: must be one of {', '.join(fmt.QUANT_DTYPES)}")
-    if threads is not None and not 1 <= threads <= max(1, profile.hardware_threads) * 8:
-        raise UsageError(f"--threads {threads}: must be between 1 and {max(1, profile.hardware_threads) * 8}")
+    if threads is not None:
+        _check_threads(threads, profile)
     model_path, model = converted_for(profile, checkpoint, tokenizer, cache, quant)
     if verify and model.bpe is not None:
         raise UsageError("--verify covers llama2.c vocabularies; GGUF models are checked by the test suite's "
@@ -236,6 +239,11 @@ def bench(
     if bad or not quants:
         raise UsageError(f"--quant {quant}: each must be one of {', '.join(fmt.QUANT_DTYPES)}")
     counts = _int_list(threads, "--threads") if threads else sorted({1, profile.hardware_threads})
+    for count in counts:
+        _check_threads(count, profile)
+    if jobs < 1:
+        raise UsageError(f"--jobs {jobs}: must be at least 1")
+    _check_timeout(timeout)
     pair = _int_list(lengths, "--lengths")
     if len(pair) != 2:
         raise UsageError(f"--lengths {lengths}: give two lengths, e.g. 2,5")
@@ -251,6 +259,17 @@ def bench(
             raise UsageError("--fit needs a SIMD target and f32 in --quant")
         a, b = benchmod.fit(profile.bench, rows[0], simd)
         say(f"fit: instruction_seconds = {a:.4g}, byte_seconds = {b:.4g} (put them in {profile.source})")
+
+
+def _check_threads(threads: int, profile: Target) -> None:
+    most = max(1, profile.hardware_threads) * 8
+    if not 1 <= threads <= most:
+        raise UsageError(f"--threads {threads}: must be between 1 and {most}")
+
+
+def _check_timeout(timeout: float) -> None:
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"--timeout {timeout}: must be a number of seconds above 0")
 
 
 def _int_list(text: str, option: str) -> list[int]:

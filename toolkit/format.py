@@ -207,14 +207,21 @@ def decode(data: bytes, source: str) -> Model:
     if quant_code not in QUANT_NAMES:
         raise InputError(f"{source}: unknown weight quantization code {quant_code}",
                          "re-create the file with this version's `ppc-llm convert`")
+    float_activations = bool(flags & FLAG_FLOAT_ACTIVATIONS)
+    if quant_code == DTYPE_Q4_1 and not float_activations:
+        raise InputError(f"{source}: q4_1 weights without the float-activation flag (GGUF models only)",
+                         "re-create the file with `ppc-llm convert`")
     if tok_kind not in (TOKENIZER_LLAMA2C, TOKENIZER_BPE) or flags > 3:
         raise InputError(f"{source}: unknown tokenizer kind {tok_kind} or flags {flags}",
                          "re-create the file with this version's `ppc-llm convert`")
     entries = _read_table(data, bo, n_entries, source)
+    # a matrix is f32 or of the header's quantization; GGUF models (float activations) mix blocks
+    allowed = {DTYPE_F32, quant_code} | (set(BLOCK_DTYPES.values()) if float_activations else set())
     tensors: dict[str, Tensor] = {}
     for name, shape in config.tensor_shapes().items():
         entry = entries.get(name)
-        dtype = entry.dtype if name in MATRICES and entry is not None and entry.dtype in QUANT_NAMES else DTYPE_F32
+        dtype = DTYPE_F32 if name not in MATRICES else \
+            entry.dtype if entry is not None and entry.dtype in allowed else quant_code
         tensors[name] = _read_tensor(data, bo, entries, name, shape, dtype, source)
     tokenizer = parse_tokenizer(_blob(data, entries, TOKENIZER_TENSOR, source), source, bo)
     if tokenizer.vocab_size != config.vocab_size:
@@ -225,7 +232,7 @@ def decode(data: bytes, source: str) -> Model:
     chat = bool(flags & FLAG_CHATML)
     system = bpemod.parse_chat_blob(_blob(data, entries, CHAT_TENSOR, source), source) if chat else None
     return Model(config, tensors, tokenizer, bpe=bpe, chat=chat, chat_system=system,
-                 float_activations=bool(flags & FLAG_FLOAT_ACTIVATIONS))
+                 float_activations=float_activations)
 
 
 def _blob(data: bytes, entries: dict[str, TensorEntry], name: str, source: str) -> bytes:

@@ -37,8 +37,9 @@ def check_options(temperature: float, topp: float, seed: int | None, steps: int,
         raise UsageError(f"-t {temperature}: temperature must be a number >= 0", "use -t 0 for greedy decoding")
     if not math.isfinite(topp) or not 0.0 <= topp <= 1.0:
         raise UsageError(f"-p {topp}: top-p must be in [0, 1]", "use -p 0.9 (the default) or 1 to disable")
-    if steps < 0:
-        raise UsageError(f"-n {steps}: steps must be >= 0", "use -n 0 for the whole context")
+    if not 0 <= steps < 2**31:
+        raise UsageError(f"-n {steps}: steps must be >= 0 and below 2^31",
+                         "use -n 0 for the whole context (so does any -n above it)")
     if seed is not None and seed < 0:
         raise UsageError(f"-s {seed}: seed must be >= 0", "use -s 0 (or no -s) for a seed from the clock")
     if seed is not None and seed >= 2**31:

@@ -169,6 +169,14 @@ CONVERTED_CASES: list[tuple[str, ConvEdit, str]] = [
     ("tokenizer-truncated", last_entry(40, "I", 100), "truncated"),
 ]
 
+# on a q8_0 file: the header's quantization and the matrices' must agree (the long fuzzing run
+# found an f32 header over q8_0 matrices: the int8 input buffer was never allocated)
+QUANTIZED_CASES: list[tuple[str, ConvEdit, str]] = [
+    ("f32-header-over-q8_0-matrices", converted_field(76, "I", fmt.DTYPE_F32), "tensor: tok_embeddings"),
+    ("q4_0-header-over-q8_0-matrices", converted_field(76, "I", fmt.DTYPE_Q4_0), "tensor: tok_embeddings"),
+    ("q4_1-without-float-activations", converted_field(76, "I", fmt.DTYPE_Q4_1), "quantization"),
+]
+
 
 # ------------------------------------------------------------------------------------------------
 # The checks
@@ -259,6 +267,17 @@ def test_toolkit_converted_file(label: str, edit: ConvEdit, message: str, tmp_pa
         check_toolkit(result, 3, "", out_dir, before)
 
 
+@pytest.mark.parametrize("label,edit,message", QUANTIZED_CASES, ids=[c[0] for c in QUANTIZED_CASES])
+def test_toolkit_quantized_file(label: str, edit: ConvEdit, message: str, tmp_path: Path, out_dir: Path) -> None:
+    with case(f"toolkit/converted-q8_0/{label}"):
+        data = bytearray(fmt.encode(fuzz.tiny_model(), "big", "q8_0"))
+        edit(data, ">")
+        bad = tmp_path / "bad.be.bin"
+        bad.write_bytes(bytes(data))
+        result, before = convert(out_dir, str(bad), "--endian", "little")
+        check_toolkit(result, 3, "", out_dir, before)
+
+
 @pytest.mark.parametrize("label,args,code,message", [
     ("directory-as-checkpoint", ["{tmp}", "--tokenizer", str(TOKENIZER)], 3, "directory"),
     ("missing-checkpoint", ["{tmp}/none.bin", "--tokenizer", str(TOKENIZER)], 3, "does not exist"),
@@ -301,7 +320,36 @@ RUN_OPTION_CASES = [
     ("unknown-target", ["--target", "pdp11"], 2, "unknown target"),
     ("missing-checkpoint", ["--checkpoint", "/nonexistent/model.bin"], 3, "does not exist"),
     ("unknown-option", ["--frobnicate"], 2, "frobnicate"),
+    ("steps-past-int", ["-n", str(2**31)], 2, "steps"),
+    ("context-zero", ["--ctx", "0"], 2, "--ctx"),
+    ("context-past-int", ["--ctx", str(2**31)], 2, "--ctx"),
+    ("seed-past-int", ["-s", str(2**31)], 2, "seed"),
+    ("threads-zero", ["--threads", "0"], 2, "--threads"),
+    ("threads-not-a-number", ["--threads", "two"], 2, "--threads"),
+    ("timeout-negative", ["--timeout", "-1"], 2, "--timeout"),
+    ("timeout-nan", ["--timeout", "nan"], 2, "--timeout"),
+    ("system-prompt-without-chat", ["--system-prompt", "Be brief."], 2, "--chat"),
 ]
+
+
+BENCH_OPTION_CASES = [
+    ("lengths-reversed", ["--lengths", "5,2"], 2, "--lengths"),
+    ("lengths-not-numbers", ["--lengths", "a,b"], 2, "--lengths"),
+    ("jobs-zero", ["--jobs", "0"], 2, "--jobs"),
+    ("threads-zero", ["--threads", "1,0"], 2, "--threads"),
+    ("timeout-nan", ["--timeout", "nan"], 2, "--timeout"),
+    ("unknown-quant", ["--quant", "q4_1"], 2, "--quant"),
+    ("unknown-shape", ["--shape", "stories7B"], 2, "--shape"),
+]
+
+
+@pytest.mark.parametrize("label,args,code,message", BENCH_OPTION_CASES, ids=[c[0] for c in BENCH_OPTION_CASES])
+def test_toolkit_bench_options(label: str, args: list[str], code: int, message: str, cache: Path,
+                               tmp_path: Path) -> None:
+    with case(f"toolkit/bench/{label}"):
+        result = cli("bench", "--target", "g4", "--shape", "stories260K", *args, cache_dir=cache)
+        check_toolkit(result, code, message, tmp_path, {})
+        assert result.stdout == b""
 
 
 @pytest.mark.parametrize("label,args,code,message", RUN_OPTION_CASES, ids=[c[0] for c in RUN_OPTION_CASES])
@@ -375,9 +423,9 @@ def check_engine(outcome: Outcome, code: int, message: str) -> None:
     assert message.lower() in err.lower(), (message, err)
 
 
-def engine_model(engine: str, tmp_path: Path) -> tuple[Path, bytearray, str]:
+def engine_model(engine: str, tmp_path: Path, quant: str | None = None) -> tuple[Path, bytearray, str]:
     endian = "little" if engine == "host-asan" else "big"
-    data = bytearray(fmt.encode(fuzz.tiny_model(), endian))
+    data = bytearray(fmt.encode(fuzz.tiny_model(), endian, quant))
     return tmp_path / "model.bin", data, fmt.ENDIANS[endian]
 
 
@@ -387,6 +435,17 @@ def test_engine_converted_file(engine: str, label: str, edit: ConvEdit, message:
                                asan_build: fuzz.FuzzBuild, builds: dict[str, Build]) -> None:
     with case(f"engine-{engine}/converted/{label}"):
         path, data, bo = engine_model(engine, tmp_path)
+        edit(data, bo)
+        path.write_bytes(bytes(data))
+        check_engine(run_engine(engine, [str(path), "-n", "4"], asan_build, builds), 1, message)
+
+
+@pytest.mark.parametrize("label,edit,message", QUANTIZED_CASES, ids=[c[0] for c in QUANTIZED_CASES])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_quantized_file(engine: str, label: str, edit: ConvEdit, message: str, tmp_path: Path,
+                               asan_build: fuzz.FuzzBuild, builds: dict[str, Build]) -> None:
+    with case(f"engine-{engine}/converted-q8_0/{label}"):
+        path, data, bo = engine_model(engine, tmp_path, "q8_0")
         edit(data, bo)
         path.write_bytes(bytes(data))
         check_engine(run_engine(engine, [str(path), "-n", "4"], asan_build, builds), 1, message)

@@ -217,7 +217,8 @@ def _bpe_seeds(loader: str) -> dict[str, bytes]:
 
 
 _DONE = re.compile(rb"Done (\d+) runs in (\d+) second")
-_STAT = re.compile(rb"#(\d+)\s")
+_STAT = re.compile(rb"^#(\d+)\s", re.M)  # progress lines (not a stack trace's frames)
+_UNITS = re.compile(rb"stat::number_of_executed_units: (\d+)")
 
 
 def fuzz(fb: FuzzBuild, loader: str, corpus: Path, artifacts: Path, runs: int, max_seconds: int,
@@ -240,7 +241,7 @@ def fuzz(fb: FuzzBuild, loader: str, corpus: Path, artifacts: Path, runs: int, m
                             timeout=timeout if timeout is not None else max_seconds * 2 + 120)
     seconds = time.monotonic() - started
     log = result.stderr
-    done = _DONE.search(log)
+    done = _UNITS.search(log) or _DONE.search(log)
     stats = _STAT.findall(log)
     executions = int(done.group(1)) if done else int(stats[-1]) if stats else 0
     crashes = tuple(sorted(set(artifacts.iterdir()) - before))
