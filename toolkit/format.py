@@ -207,13 +207,13 @@ def decode(data: bytes, source: str) -> Model:
     if quant_code not in QUANT_NAMES:
         raise InputError(f"{source}: unknown weight quantization code {quant_code}",
                          "re-create the file with this version's `ppc-llm convert`")
+    if tok_kind not in (TOKENIZER_LLAMA2C, TOKENIZER_BPE) or flags > 3:
+        raise InputError(f"{source}: unknown tokenizer kind {tok_kind} or flags {flags}",
+                         "re-create the file with this version's `ppc-llm convert`")
     float_activations = bool(flags & FLAG_FLOAT_ACTIVATIONS)
     if quant_code == DTYPE_Q4_1 and not float_activations:
         raise InputError(f"{source}: q4_1 weights without the float-activation flag (GGUF models only)",
                          "re-create the file with `ppc-llm convert`")
-    if tok_kind not in (TOKENIZER_LLAMA2C, TOKENIZER_BPE) or flags > 3:
-        raise InputError(f"{source}: unknown tokenizer kind {tok_kind} or flags {flags}",
-                         "re-create the file with this version's `ppc-llm convert`")
     entries = _read_table(data, bo, n_entries, source)
     # a matrix is f32 or of the header's quantization; GGUF models (float activations) mix blocks
     allowed = {DTYPE_F32, quant_code} | (set(BLOCK_DTYPES.values()) if float_activations else set())
