@@ -67,7 +67,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void exercise(ppcllm_model *m)
 {
     ppcllm_error err;
-    harness_generate(m, "Once upon a time, the 123 caf\xc3\xa9 <|im_start|>it's  \t\n x\xff\xc3(\xe2\x82", 3, 0.0f, &err);
+    /* one step: the prompt is encoded and its first piece printed, no forward pass (a prompt that
+     * fills -n still runs its positions, which would only slow the search of the parsers) */
+    harness_generate(m, "Once upon a time, the 123 caf\xc3\xa9 <|im_start|>it's  \t\n x\xff\xc3(\xe2\x82", 1, 0.0f, &err);
     if (ppcllm_has_chat(m)) {
         ppcllm_chat chat;
         ppcllm_options opt;
