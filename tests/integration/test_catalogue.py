@@ -176,6 +176,14 @@ QUANTIZED_CASES: list[tuple[str, ConvEdit, str]] = [
     ("q4_0-header-over-q8_0-matrices", converted_field(76, "I", fmt.DTYPE_Q4_0), "tensor: tok_embeddings"),
     ("q4_1-without-float-activations", converted_field(76, "I", fmt.DTYPE_Q4_1), "quantization"),
 ]
+# (quantization of the undamaged file: None is f32, label, edit, engine message part)
+FILE_CASES: list[tuple[str | None, str, ConvEdit, str]] = \
+    [(None, *c) for c in CONVERTED_CASES] + [("q8_0", *c) for c in QUANTIZED_CASES]
+FILE_IDS = [label if quant is None else f"{quant}-{label}" for quant, label, _, _ in FILE_CASES]
+
+
+def file_case(quant: str | None, label: str) -> str:
+    return f"converted/{label}" if quant is None else f"converted-{quant}/{label}"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -256,21 +264,11 @@ def test_toolkit_tokenizer_with_non_utf8_pieces_is_accepted(tmp_path: Path, out_
         assert (out_dir / "model.bin").read_bytes()[:8] == fmt.MAGIC
 
 
-@pytest.mark.parametrize("label,edit,message", CONVERTED_CASES, ids=[c[0] for c in CONVERTED_CASES])
-def test_toolkit_converted_file(label: str, edit: ConvEdit, message: str, tmp_path: Path, out_dir: Path) -> None:
-    with case(f"toolkit/converted/{label}"):
-        data = bytearray(fmt.encode(fuzz.tiny_model(), "big"))
-        edit(data, ">")
-        bad = tmp_path / "bad.be.bin"
-        bad.write_bytes(bytes(data))
-        result, before = convert(out_dir, str(bad), "--endian", "little")
-        check_toolkit(result, 3, "", out_dir, before)
-
-
-@pytest.mark.parametrize("label,edit,message", QUANTIZED_CASES, ids=[c[0] for c in QUANTIZED_CASES])
-def test_toolkit_quantized_file(label: str, edit: ConvEdit, message: str, tmp_path: Path, out_dir: Path) -> None:
-    with case(f"toolkit/converted-q8_0/{label}"):
-        data = bytearray(fmt.encode(fuzz.tiny_model(), "big", "q8_0"))
+@pytest.mark.parametrize("quant,label,edit,message", FILE_CASES, ids=FILE_IDS)
+def test_toolkit_converted_file(quant: str | None, label: str, edit: ConvEdit, message: str, tmp_path: Path,
+                                out_dir: Path) -> None:
+    with case(f"toolkit/{file_case(quant, label)}"):
+        data = bytearray(fmt.encode(fuzz.tiny_model(), "big", quant))
         edit(data, ">")
         bad = tmp_path / "bad.be.bin"
         bad.write_bytes(bytes(data))
@@ -429,23 +427,12 @@ def engine_model(engine: str, tmp_path: Path, quant: str | None = None) -> tuple
     return tmp_path / "model.bin", data, fmt.ENDIANS[endian]
 
 
-@pytest.mark.parametrize("label,edit,message", CONVERTED_CASES, ids=[c[0] for c in CONVERTED_CASES])
+@pytest.mark.parametrize("quant,label,edit,message", FILE_CASES, ids=FILE_IDS)
 @pytest.mark.parametrize("engine", ENGINES)
-def test_engine_converted_file(engine: str, label: str, edit: ConvEdit, message: str, tmp_path: Path,
-                               asan_build: fuzz.FuzzBuild, builds: dict[str, Build]) -> None:
-    with case(f"engine-{engine}/converted/{label}"):
-        path, data, bo = engine_model(engine, tmp_path)
-        edit(data, bo)
-        path.write_bytes(bytes(data))
-        check_engine(run_engine(engine, [str(path), "-n", "4"], asan_build, builds), 1, message)
-
-
-@pytest.mark.parametrize("label,edit,message", QUANTIZED_CASES, ids=[c[0] for c in QUANTIZED_CASES])
-@pytest.mark.parametrize("engine", ENGINES)
-def test_engine_quantized_file(engine: str, label: str, edit: ConvEdit, message: str, tmp_path: Path,
-                               asan_build: fuzz.FuzzBuild, builds: dict[str, Build]) -> None:
-    with case(f"engine-{engine}/converted-q8_0/{label}"):
-        path, data, bo = engine_model(engine, tmp_path, "q8_0")
+def test_engine_converted_file(engine: str, quant: str | None, label: str, edit: ConvEdit, message: str,
+                               tmp_path: Path, asan_build: fuzz.FuzzBuild, builds: dict[str, Build]) -> None:
+    with case(f"engine-{engine}/{file_case(quant, label)}"):
+        path, data, bo = engine_model(engine, tmp_path, quant)
         edit(data, bo)
         path.write_bytes(bytes(data))
         check_engine(run_engine(engine, [str(path), "-n", "4"], asan_build, builds), 1, message)

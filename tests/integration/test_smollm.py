@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import subprocess
-import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,6 +20,8 @@ from toolkit.emulate import RunResult, run_user
 from toolkit.pipeline import converted_for
 from toolkit.targets import load_target
 from toolkit.toolchain import cached_build
+
+from .conftest import cli
 
 CORPUS = [
     "Hello world", "Hello, world! How are you?", "  leading spaces", "trailing spaces   ", "a  b   c    d",
@@ -67,13 +67,6 @@ def _engine(target: str) -> Path:
 def run_engine(target: str, gguf: Path, args: list[str], timeout: float = 1500) -> RunResult:
     result = run_user(load_target(target), _engine(target), [str(_converted(target, gguf)), *args], timeout)
     assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
-    return result
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "toolkit", *args], capture_output=True, text=True,
-                            timeout=1800, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
     return result
 
 
@@ -160,7 +153,8 @@ def test_targets_print_the_host_tokens(target: str, gguf_path: Path) -> None:
 def test_bench_counts_every_weight_once_per_token_on_g4(gguf_path: Path) -> None:
     """bench on the real model: the forced positions run (BPE prompts too), the AltiVec kernels
     cut the instructions, each token streams the weights once, and the peak fits the Xbox 360."""
-    result = run_cli("bench", "--target", "g4", "--shape", str(gguf_path), "--json")
+    result = cli("bench", "--target", "g4", "--shape", str(gguf_path), "--json", timeout=1800)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
     rows = {row["kernel"]: row for row in json.loads(result.stdout)}
     weights = _converted("g4", gguf_path).stat().st_size  # the blocks as stored, and 1.5 MB of tokenizer
     scalar, simd = rows["scalar"], rows["altivec"]
