@@ -1,5 +1,5 @@
 """`python -m toolkit` is `ppc-llm`."""
 
-from .cli import main
+from .entry import main
 
 main()

@@ -3,15 +3,15 @@ README) that compiles on the machine itself, e.g. with Apple's gcc 4.0 on Mac OS
 
 from __future__ import annotations
 
+import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import jinja2
 
 from . import __version__
-from .errors import InputError
 from .fsutil import replace_dir
+from .outputs import check_output_dir, stage_beside, write_owner_manifest
 from .render import render
 from .resources import templates_dir
 from .targets import Target
@@ -38,17 +38,14 @@ def bundle_files(target: Target) -> dict[str, str]:
 
 def write_bundle(target: Target, dest: Path) -> list[str]:
     """Write the bundle to ``dest`` (replaced whole, never half-written); the file names."""
+    dest = Path(os.path.abspath(dest))
+    check_output_dir(dest, "--emit-source")
     files = bundle_files(target)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    except OSError as exc:
-        raise InputError(f"cannot write to {dest.parent}: {exc.strerror}", "choose a writable directory") from None
+    work = stage_beside(dest)
     try:
         for name, text in sorted(files.items()):
             (work / name).write_text(text, encoding="utf-8")
-        if dest.exists() and not dest.is_dir():
-            raise InputError(f"--emit-source {dest} exists and is not a directory")
+        write_owner_manifest(work, "source bundle")
         replace_dir(work, dest, 0o755)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

@@ -6,24 +6,28 @@ Exit codes are documented in toolkit/errors.py and the README.
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import json
 import math
+import os
+import signal
 import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, BinaryIO, Optional, TextIO
 
 import typer
 
 from . import __version__, format as fmt
 from .cache import cache_root
 from .emulate import RunResult, run_interactive, run_user
-from .errors import EXIT_CODES, RunError, ToolkitError, UsageError, VerifyError
+from .errors import EXIT_CODES, InputError, RunError, ToolkitError, UsageError, VerifyError
 from .fsutil import atomic_write_bytes
 from .interrupt import install as install_interrupts
 from .models import Model
+from .outputs import check_inputs_outside, check_output_file
 from .render import DEFAULT_CTX
 from .pipeline import GenerateOptions, check_options, converted_for, load_model, program_failure
 from .resources import default_checkpoint, default_tokenizer
@@ -63,10 +67,10 @@ def convert(
     """Convert model weights (and tokenizer) to the target's byte order and alignment."""
     if endian not in fmt.ENDIANS:
         raise UsageError(f"--endian {endian}: must be 'big' or 'little'")
-    model = load_model(checkpoint, tokenizer)
     out = output or Path(f"{checkpoint.stem}.{'be' if endian == 'big' else 'le'}.bin")
-    if out.is_dir():
-        raise UsageError(f"--output {out} is a directory", "give a file name")
+    check_output_file(out, fmt.MAGIC)
+    check_inputs_outside(out, [checkpoint, tokenizer])
+    model = load_model(checkpoint, tokenizer)
     payload = fmt.encode(model, endian, quant)
     atomic_write_bytes(out, payload)
     cfg = model.config
@@ -127,7 +131,7 @@ def release(
         checkpoint, tokenizer = default_checkpoint(), tokenizer or default_tokenizer()
     files = write_release(profiles, checkpoint, tokenizer, output, cache_root(), choose_toolchain(toolchain), engine)
     for path in files:
-        say(f"{path.stat().st_size:>10,}  {path.relative_to(output.resolve()).as_posix()}")
+        say(f"{path.stat().st_size:>10,}  {path.relative_to(os.path.abspath(output)).as_posix()}")
     say(f"wrote {output}/ ({len(files)} files) for {', '.join(p.name for p in profiles)}; "
         f"check with: cd {output} && sha256sum -c SHA256SUMS")
 
@@ -164,6 +168,7 @@ def run_qemu(
     ctx: Annotated[Optional[int], typer.Option("--ctx", help=f"KV-cache positions (default: the model's context, at most {DEFAULT_CTX})")] = None,
 ) -> None:
     """Build and convert what is needed (cached), run the engine under QEMU, print its text."""
+    program_stdout()
     options = check_options(temperature, topp, seed, steps, prompt, time.time())
     _check_timeout(timeout)
     if system_prompt is not None and not chat:
@@ -233,6 +238,7 @@ def bench(
     """Count instructions and memory bytes per token under QEMU and project tok/s on the machine."""
     from . import bench as benchmod
 
+    program_stdout()
     profile = load_target(target)
     quants = [q.strip() for q in quant.split(",") if q.strip()]
     bad = [q for q in quants if q not in fmt.QUANT_DTYPES]
@@ -267,9 +273,12 @@ def _check_threads(threads: int, profile: Target) -> None:
         raise UsageError(f"--threads {threads}: must be between 1 and {most}")
 
 
+MAX_TIMEOUT = 366 * 86400  # a year: far past any run, well inside what the OS timers take
+
+
 def _check_timeout(timeout: float) -> None:
-    if not (math.isfinite(timeout) and timeout > 0):
-        raise UsageError(f"--timeout {timeout}: must be a number of seconds above 0")
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+        raise UsageError(f"--timeout {timeout}: must be a number of seconds above 0 and at most {MAX_TIMEOUT}")
 
 
 def _int_list(text: str, option: str) -> list[int]:
@@ -318,6 +327,33 @@ def _verify(model: Model, options: GenerateOptions, stdout: bytes) -> None:
     say(outcome.message)
 
 
+def _stdout_gone() -> None:
+    """The reader of our stdout went away: end quietly with status 0, as `yes | head` does, and
+    keep Python from complaining about the unflushed rest when it exits."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
+
+
+def program_stdout() -> BinaryIO:
+    """Our stdout for the program's text; InputError (exit 3) before any work when it is closed."""
+    if sys.stdout is None or not _writable_fd(sys.stdout):
+        raise InputError("standard output is closed (or not writable): there is nowhere to print the text",
+                         "run it with stdout open (a terminal, a pipe or `> file`)")
+    return sys.stdout.buffer
+
+
+def _writable_fd(stream: TextIO) -> bool:
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return True  # an in-memory stream (tests): not a descriptor to check
+    try:
+        return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+    except OSError:
+        return False
+
+
 def _click_exception_types() -> tuple[type[BaseException], ...]:
     """click's usage-error base, from typer's vendored copy and/or click itself."""
     found: list[type[BaseException]] = []
@@ -330,10 +366,14 @@ def _click_exception_types() -> tuple[type[BaseException], ...]:
 
 
 def main() -> None:
-    """Entry point: run the app, turning ToolkitErrors into one line and an exit code."""
+    """Entry point (after toolkit.entry): run the app, turning ToolkitErrors into one line and an
+    exit code."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt, cleaned up
     install_interrupts()  # SIGTERM / SIGHUP clean up like Ctrl-C (exit 130)
     try:
         result = app(standalone_mode=False)
+    except BrokenPipeError:
+        _stdout_gone()  # `ppc-llm ... | head`: the reader has all it wanted
     except ToolkitError as exc:
         if _state["debug"]:
             traceback.print_exc()

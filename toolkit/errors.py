@@ -5,10 +5,11 @@ hint, and an exit code from the table below (also in the README). Only ``toolkit
 them.
 
     code  meaning
-    0     success
+    0     success (also when the reader of stdout stops early, as `| head` does)
     1     internal error (a bug: please report it)
     2     usage error: a bad option value or combination
-    3     input error: a model, tokenizer, target or other input file is missing or invalid
+    3     input or environment error: an input file is missing or invalid, an output or cache path
+          cannot be written (read-only or full disk, name too long), or stdout is closed
     4     a required tool (cross-compiler, QEMU, ...) is not installed
     5     build failure: the compiler or the ELF check failed
     6     run failure: the program under QEMU (or natively) failed or timed out
@@ -58,7 +59,8 @@ EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "internal error (a bug: please report it)",
     2: "usage error: a bad option value or combination",
-    3: "input error: a model, tokenizer, target or other input file is missing or invalid",
+    3: "input or environment error: a model, tokenizer, target or other input file is missing or invalid, "
+       "or an output or cache path cannot be written (read-only or full disk, name too long), or stdout is closed",
     4: "a required tool (cross-compiler, QEMU) is not installed",
     5: "build failure: the compiler or the ELF check failed",
     6: "run failure: the program failed or timed out",

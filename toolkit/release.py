@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import jinja2
 
 from . import __version__
-from .errors import InputError
+from .errors import UsageError
 from .fsutil import replace_dir, sha256_file
+from .outputs import OWNER_FILE, check_inputs_outside, check_output_dir, stage_beside, write_owner_manifest
 from .pipeline import converted_for
 from .render import ENGINE_PROGRAM
 from .resources import templates_dir
@@ -28,11 +28,20 @@ from .toolchain import Build, cached_build
 SUMS = "SHA256SUMS"
 
 
+MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z: what every file system and os.utime accept
+
+
 def _epoch() -> int:
+    """$SOURCE_DATE_EPOCH (seconds since 1970, as reproducible-builds.org defines it), 0 by default."""
+    text = os.environ.get("SOURCE_DATE_EPOCH", "0")
     try:
-        return int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
+        epoch = int(text.strip())
     except ValueError:
-        raise InputError(f"SOURCE_DATE_EPOCH={os.environ['SOURCE_DATE_EPOCH']!r} is not a number") from None
+        epoch = -1
+    if not 0 <= epoch <= MAX_EPOCH:
+        raise UsageError(f"SOURCE_DATE_EPOCH={text!r} is not a number of seconds in [0, {MAX_EPOCH}]",
+                         "unset it, or set it to a Unix time such as the last commit's: git log -1 --format=%ct")
+    return epoch
 
 
 def _readme(target: Target, build: Build, model: str) -> str:
@@ -59,7 +68,8 @@ def _target_folder(folder: Path, target: Target, build: Build, model_path: Path,
 
 def sha256sums(root: Path) -> str:
     """`sha256sum` format for every file under ``root`` (sorted, paths relative), but SHA256SUMS."""
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).as_posix() != SUMS)
+    files = sorted(p for p in root.rglob("*")
+                   if p.is_file() and p.relative_to(root).as_posix() not in (SUMS, OWNER_FILE))
     return "".join(f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in files)
 
 
@@ -67,9 +77,10 @@ def write_release(targets: Sequence[Target], checkpoint: Path, tokenizer: Path |
                   toolchain: str | None = None, engine: str | None = None) -> list[Path]:
     """Build every target and write ``dest`` (replaced whole); the files written, sorted."""
     epoch = _epoch()
-    dest = dest.resolve()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    dest = Path(os.path.abspath(dest))
+    check_output_dir(dest)
+    check_inputs_outside(dest, [checkpoint, tokenizer])
+    work = stage_beside(dest)
     try:
         for target in sorted(targets, key=lambda t: t.name):
             build = cached_build(target, cache, toolchain, engine)
@@ -77,6 +88,7 @@ def write_release(targets: Sequence[Target], checkpoint: Path, tokenizer: Path |
             model_name = f"{checkpoint.name.split('.')[0]}.{'be' if target.endian == 'big' else 'le'}.bin"
             _target_folder(work / target.name, target, build, model_path, model_name)
         (work / SUMS).write_text(sha256sums(work), encoding="utf-8")
+        write_owner_manifest(work, "release")
         for path in [work, *work.rglob("*")]:
             os.utime(path, (epoch, epoch))
         replace_dir(work, dest, 0o755)

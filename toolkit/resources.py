@@ -28,5 +28,10 @@ def default_tokenizer() -> Path:
     return _PACKAGE / "data" / "models" / "tok512.bin"
 
 
+def llama2_tokenizer() -> Path:
+    """llama2.c's tokenizer.bin: the Llama 2 vocabulary (32000 tokens) of stories15M/42M/110M."""
+    return _PACKAGE / "data" / "models" / "tokenizer.bin"
+
+
 def docker_dir() -> Path:
     return _resource_dir("docker")

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from . import __version__
 from .elfcheck import check_engine_code, check_header
 from .errors import BuildError, UsageError
 from .fsutil import replace_dir, sha256_bytes, sha256_file
+from .outputs import check_output_dir, stage_beside, write_owner_manifest
 from .render import ENGINE_PROGRAM, KERNELTEST_PROGRAM, RenderedSources, render
 from .runner import HOST_RUNNER, TOOLCHAINS, Runner
 from .targets import Target
@@ -155,9 +155,10 @@ def build(target: Target, out_dir: Path, toolchain: str | None = None, engine: s
     ``toolchain``: host or docker (default: $PPC_LLM_TOOLCHAIN, else host); ``engine``: the
     container engine for docker (default: $PPC_LLM_ENGINE, else whichever answers)."""
     chosen = choose_toolchain(toolchain)
+    out_dir = Path(os.path.abspath(out_dir))  # the compiler runs in src/: every path it sees is absolute
+    check_output_dir(out_dir)
     sources = render(target)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    work = stage_beside(out_dir)
     try:
         with open_toolchain(target, chosen, engine, (work,)) as runner:
             cc = runner.which(target.toolchain.cc, target.toolchain.packages[0])
@@ -168,6 +169,7 @@ def build(target: Target, out_dir: Path, toolchain: str | None = None, engine: s
             code = check_engine_code(work / ENGINE_PROGRAM, objects, target, runner) if target.isa else {}
         manifest = _manifest(target, sources, work, version, facts, code, chosen)
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        write_owner_manifest(work, "build")
         replace_dir(work, out_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import CATALOGUE
+from toolkit import format as fmt
 
 from .conftest import cli
 
 CHECKPOINT = Path(__file__).resolve().parents[2] / "toolkit" / "data" / "models" / "stories260K.bin"
 TOKENIZER = CHECKPOINT.with_name("tok512.bin")
+PREVIOUS = fmt.MAGIC + b"previous"  # a file ppc-llm wrote (its magic): the only kind convert replaces
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -33,7 +35,7 @@ def test_convert_interrupted_keeps_previous_output(signal: str, tmp_path: Path) 
     with _case(f"atomic/convert/{signal}"):
         out = tmp_path / "out"
         out.mkdir()
-        (out / "model.bin").write_bytes(b"previous")
+        (out / "model.bin").write_bytes(PREVIOUS)
         before = tree(tmp_path)
         code, err = interrupted(["convert", str(CHECKPOINT), "-z", str(TOKENIZER), "-o", str(out / "model.bin")],
                                 f"write:{signal}")
@@ -69,7 +71,7 @@ def test_release_interrupted_keeps_previous_release(tmp_path: Path, cache: Path)
 def test_convert_disk_full_keeps_previous_output(tmp_path: Path) -> None:
     """ENOSPC at the write (simulated here; test_catalogue fills a real tmpfs)."""
     with _case("atomic/convert/ENOSPC"):
-        (tmp_path / "model.bin").write_bytes(b"previous")
+        (tmp_path / "model.bin").write_bytes(PREVIOUS)
         before = tree(tmp_path)
         code, err = interrupted(["convert", str(CHECKPOINT), "-z", str(TOKENIZER), "-o", str(tmp_path / "model.bin")],
                                 "write:ENOSPC")

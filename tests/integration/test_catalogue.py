@@ -36,7 +36,7 @@ from .conftest import cli, target
 
 CHECKPOINT = Path(__file__).resolve().parents[2] / "toolkit" / "data" / "models" / "stories260K.bin"
 TOKENIZER = CHECKPOINT.with_name("tok512.bin")
-PREVIOUS = b"previous output, must survive\n"
+PREVIOUS = fmt.MAGIC + b"previous output, must survive\n"  # ppc-llm's magic: an output it may replace
 
 
 @contextmanager

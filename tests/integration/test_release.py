@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tests.helpers import REPO, GoldenCase
 from toolkit.emulate import run_user
+from toolkit.outputs import OWNER_FILE
 
 from .conftest import cli, target
 
@@ -33,12 +34,13 @@ def test_release_is_reproducible_and_checksummed(tmp_path: Path, cache: Path, go
         trees.append(_tree(work / "dist"))
     assert trees[0] == trees[1]  # byte-identical
     dist = tmp_path / "one" / "dist"
-    assert sorted(p.name for p in dist.iterdir()) == ["SHA256SUMS", *RELEASE_TARGETS]
+    assert sorted(p.name for p in dist.iterdir()) == [OWNER_FILE, "SHA256SUMS", *RELEASE_TARGETS]
+    assert json.loads((dist / OWNER_FILE).read_text())["files"] == sorted(set(trees[0]) - {OWNER_FILE})
     sums = (dist / "SHA256SUMS").read_text()
     assert "SHA256SUMS" not in sums and "  g4/ppcllm\n" in sums
     check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=dist, capture_output=True, check=False)
     assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
-    assert check.stdout.decode().count(": OK") == len(trees[0]) - 1
+    assert check.stdout.decode().count(": OK") == len(trees[0]) - 2  # all but SHA256SUMS and the owner file
     for name in RELEASE_TARGETS:
         folder = dist / name
         assert sorted(p.name for p in folder.iterdir()) == ["README.txt", "manifest.json", "ppcllm", "stories260K.be.bin"]

@@ -7,27 +7,61 @@ trusted.
 from __future__ import annotations
 
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..inputs import read_input
+from ..resources import llama2_tokenizer
 from . import Model, ModelConfig, Tensor, Tokenizer
 
 HEADER = struct.Struct("<7i")
 _MAX_TOKEN_BYTES = 1 << 16
+MAX_VOCAB = 1 << 24  # ModelConfig.validate's bound
+LLAMA2_VOCAB = 32000  # stories15M / 42M / 110M: the bundled tokenizer.bin
 
 
-def read_bytes(path: Path, what: str) -> bytes:
-    """Read a whole input file, turning OS errors into one-line InputErrors."""
-    if path.is_dir():
-        raise InputError(f"{what} {path} is a directory, not a file")
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{what} {path} does not exist") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
+def read_bytes(path: Path, what: str, vocab_size: int = MAX_VOCAB) -> bytes:
+    """Read a whole input file once (a pipe or device too, bounded by its format: a model by its
+    header, a tokenizer by its token length and ``vocab_size``), OS errors as one-line InputErrors."""
+    if what == "tokenizer":
+        return read_input(path, what, lambda head: tokenizer_bound(head, str(path), vocab_size))
+    from ..format import model_bound
+
+    return read_input(path, what, lambda head: model_bound(head, str(path)))
+
+
+def tokenizer_bound(head: bytes, source: str, vocab_size: int = MAX_VOCAB) -> int:
+    """The largest tokenizer.bin of ``vocab_size`` tokens whose first bytes are ``head``."""
+    return 4 + vocab_size * (8 + _max_token_length(head, source, "<"))
+
+
+def _max_token_length(data: bytes, source: str, byteorder: str) -> int:
+    if len(data) < 4:
+        raise InputError(f"{source}: tokenizer is {len(data)} bytes, too short", "expected a llama2.c tokenizer.bin")
+    (max_len,) = struct.unpack_from(byteorder + "i", data, 0)
+    if not 0 < max_len <= _MAX_TOKEN_BYTES:
+        raise InputError(f"{source}: max token length {max_len} is out of range", "expected a llama2.c tokenizer.bin")
+    return int(max_len)
+
+
+def default_tokenizer_for(config: ModelConfig, source: str) -> Path:
+    """The tokenizer a checkpoint given without one uses: llama2.c's bundled Llama 2 vocabulary
+    for a 32000-token model (as llama2.c's `run` does), said on stderr; else an InputError."""
+    if config.vocab_size != LLAMA2_VOCAB:
+        raise InputError(f"{source} is a llama2.c checkpoint of {config.vocab_size} tokens, which needs its tokenizer",
+                         "pass --tokenizer tok512.bin (or the tokenizer.bin it was trained with)")
+    print(f"note: {source} has the Llama 2 vocabulary: using the bundled tokenizer.bin "
+          "(llama2.c's, Llama 2 Community License; --tokenizer to give another)", file=sys.stderr, flush=True)
+    return llama2_tokenizer()
+
+
+def checkpoint_size(config: ModelConfig) -> int:
+    """The exact size of a legacy llama2.c checkpoint of ``config``."""
+    body, cls = _expected_floats(config)
+    return HEADER.size + 4 * (body + cls)
 
 
 def parse_config(data: bytes, source: str) -> ModelConfig:
@@ -54,11 +88,14 @@ def _expected_floats(config: ModelConfig) -> tuple[int, int]:
 
 
 def read_checkpoint(path: Path, tokenizer: Tokenizer) -> Model:
-    data = read_bytes(path, "checkpoint")
-    source = str(path)
+    return parse_checkpoint(read_bytes(path, "checkpoint"), str(path), tokenizer)
+
+
+def parse_checkpoint(data: bytes, source: str, tokenizer: Tokenizer) -> Model:
+    """A legacy llama2.c checkpoint's bytes (read once) with its tokenizer, as a Model."""
     config = parse_config(data, source)
-    body, cls = _expected_floats(config)
-    expected = HEADER.size + 4 * (body + cls)
+    body, _ = _expected_floats(config)
+    expected = checkpoint_size(config)
     if len(data) != expected:
         raise InputError(f"{source}: file is {len(data)} bytes but its header describes {expected}",
                          "the file is truncated or not a llama2.c checkpoint")
@@ -77,18 +114,14 @@ def read_checkpoint(path: Path, tokenizer: Tokenizer) -> Model:
     return Model(config, tensors, tokenizer)
 
 
-def read_tokenizer(path: Path) -> Tokenizer:
-    data = read_bytes(path, "tokenizer")
+def read_tokenizer(path: Path, vocab_size: int = MAX_VOCAB) -> Tokenizer:
+    data = read_bytes(path, "tokenizer", vocab_size)
     return parse_tokenizer(data, str(path))
 
 
 def parse_tokenizer(data: bytes, source: str, byteorder: str = "<") -> Tokenizer:
     """Parse llama2.c tokenizer bytes: max_token_length, then (score f32, len i32, bytes) per token."""
-    if len(data) < 4:
-        raise InputError(f"{source}: tokenizer is {len(data)} bytes, too short", "expected a llama2.c tokenizer.bin")
-    (max_len,) = struct.unpack_from(byteorder + "i", data, 0)
-    if not 0 < max_len <= _MAX_TOKEN_BYTES:
-        raise InputError(f"{source}: max token length {max_len} is out of range", "expected a llama2.c tokenizer.bin")
+    max_len = _max_token_length(data, source, byteorder)
     entry = struct.Struct(byteorder + "fi")
     pieces: list[bytes] = []
     scores: list[float] = []
