@@ -110,8 +110,8 @@ def test_readme_block_runs_as_written(block: Block | None, cache: Path, tmp_path
     script.write_text(block.text, encoding="utf-8")
     result = subprocess.run(["bash", "-euo", "pipefail", str(script)], cwd=start, env=block_env(cache, home),
                             input=b"", capture_output=True, timeout=BLOCK_TIMEOUT, check=False)
-    stdout, stderr = result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
-    assert result.returncode == 0, f"README.md:{block.line} ({block.id}) exited {result.returncode}\n{stderr[-4000:]}"
+    code, stdout, stderr = result.returncode, result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
+    assert code == 0, f"README.md:{block.line} ({block.id}) exited {code}\n{stderr[-4000:]}"
     missing = [path for path in block.makes if not (start / path).is_file() or (start / path).stat().st_size == 0]
     assert not missing, f"README.md:{block.line} ({block.id}) left no {missing}"
     assert block.prints in stdout, f"README.md:{block.line} ({block.id}) did not print {block.prints!r}:\n{stdout[-2000:]}"

@@ -103,7 +103,7 @@ def test_a_bash_fence_is_reported() -> None:
     ("block: ci, starts: repo, id: a, needs: gpu", "needs: 'gpu' is not one of docker"),
     ("block: ci, starts: repo, id: a, makes: ../out", "makes: '../out' is not a relative path inside the folder"),
     ("block: ci, starts: repo, id: a, makes: /tmp/out", "makes: '/tmp/out' is not a relative path inside the folder"),
-])
+], ids=["tier", "starts", "no-id", "above-in-ci", "unknown-key", "needs", "makes-up", "makes-absolute"])
 def test_a_bad_comment_is_reported(comment: str, problem: str) -> None:
     assert _one(f"<!-- {comment} -->\n```sh\nls\n```\n").problems() == [f"README.md:2: {problem}"]
 
@@ -114,7 +114,7 @@ def test_a_bad_comment_is_reported(comment: str, problem: str) -> None:
     ("ppc-llm convert x.bin --output=/srv/x.be.bin", "/srv/x.be.bin"),
     ("cd /work && ls", "/work"),
     ('python -c "open(\'/etc/passwd\')"', "/etc/passwd"),
-])
+], ids=["output", "home", "option-equals", "cd", "quoted"])
 def test_an_absolute_path_in_a_block_is_reported(command: str, path: str) -> None:
     block = _one(f"<!-- block: ci, starts: empty, id: a -->\n```sh\n{command}\n```\n")
     assert block.problems() == [f"README.md:2: {path!r}: an absolute path (blocks use relative paths)"]
