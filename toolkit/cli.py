@@ -26,6 +26,7 @@ from .emulate import RunResult, run_interactive, run_user
 from .errors import EXIT_CODES, InputError, RunError, ToolkitError, UsageError, VerifyError
 from .fsutil import atomic_write_bytes
 from .interrupt import install as install_interrupts
+from .limits import LIMITS
 from .models import Model
 from .outputs import check_inputs_outside, check_output_file
 from .render import DEFAULT_CTX
@@ -173,8 +174,8 @@ def run_qemu(
     _check_timeout(timeout)
     if system_prompt is not None and not chat:
         raise UsageError("--system-prompt needs --chat")
-    if ctx is not None and not 1 <= ctx < 2**31:
-        raise UsageError(f"--ctx {ctx}: must be at least 1 and below 2^31",
+    if ctx is not None and not LIMITS.min_ctx <= ctx <= LIMITS.max_ctx:
+        raise UsageError(f"--ctx {ctx}: must be at least {LIMITS.min_ctx} and at most {LIMITS.max_ctx} (2^31 - 1)",
                          "a context above the model's own is capped to it")
     if chat and verify:
         raise UsageError("--verify compares raw completions: leave out --chat")
@@ -268,9 +269,11 @@ def bench(
 
 
 def _check_threads(threads: int, profile: Target) -> None:
-    most = max(1, profile.hardware_threads) * 8
+    most = LIMITS.threads_allowed(profile.hardware_threads)
     if not 1 <= threads <= most:
-        raise UsageError(f"--threads {threads}: must be between 1 and {most}")
+        raise UsageError(f"--threads {threads}: must be between 1 and {most}",
+                         None if LIMITS.has_pool(profile.hardware_threads) else
+                         f"target '{profile.name}' has one hardware thread: its engine has no thread support")
 
 
 MAX_TIMEOUT = 366 * 86400  # a year: far past any run, well inside what the OS timers take

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 from . import format as fmt
 from .errors import RunError, UsageError
 from .fsutil import atomic_write_bytes, sha256_bytes
+from .limits import LIMITS
 from .models import Model, gguf
 from .models.llama2c import read_bytes
 from .targets import Target
@@ -32,18 +32,21 @@ class GenerateOptions:
 
 def check_options(temperature: float, topp: float, seed: int | None, steps: int, prompt: str | None,
                   clock: float) -> GenerateOptions:
-    """Validate the llama2.c options; where llama2.c silently adjusts a value, refuse it instead."""
-    if not math.isfinite(temperature) or temperature < 0:
-        raise UsageError(f"-t {temperature}: temperature must be a number >= 0", "use -t 0 for greedy decoding")
-    if not math.isfinite(topp) or not 0.0 <= topp <= 1.0:
-        raise UsageError(f"-p {topp}: top-p must be in [0, 1]", "use -p 0.9 (the default) or 1 to disable")
-    if not 0 <= steps < 2**31:
-        raise UsageError(f"-n {steps}: steps must be >= 0 and below 2^31",
+    """Validate the llama2.c options against toolkit/limits.py (the engine's ranges too); where
+    llama2.c silently adjusts a value, refuse it instead."""
+    if not LIMITS.temperature_ok(temperature):
+        raise UsageError(f"-t {temperature}: temperature must be {LIMITS.temperature_rule()}",
+                         "use -t 0 for greedy decoding")
+    if not LIMITS.min_topp <= topp <= LIMITS.max_topp:
+        raise UsageError(f"-p {topp}: top-p must be in [{LIMITS.min_topp:g}, {LIMITS.max_topp:g}]",
+                         "use -p 0.9 (the default) or 1 to disable")
+    if not 0 <= steps <= LIMITS.max_steps:
+        raise UsageError(f"-n {steps}: steps must be >= 0 and at most {LIMITS.max_steps} (2^31 - 1)",
                          "use -n 0 for the whole context (so does any -n above it)")
     if seed is not None and seed < 0:
         raise UsageError(f"-s {seed}: seed must be >= 0", "use -s 0 (or no -s) for a seed from the clock")
-    if seed is not None and seed >= 2**31:
-        raise UsageError(f"-s {seed}: seed must be below 2^31")
+    if seed is not None and seed > LIMITS.max_seed:
+        raise UsageError(f"-s {seed}: seed must be at most {LIMITS.max_seed} (2^31 - 1)")
     raw = (prompt or "").encode("utf-8", "surrogateescape")
     if b"\0" in raw:
         raise UsageError("the prompt contains a NUL byte", "remove it: prompts are C strings")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import jinja2
 
 from . import __version__, format as fmt
+from .limits import c_macros
 from .fsutil import sha256_bytes
 from .resources import templates_dir
 from .targets import Target
@@ -66,6 +67,7 @@ def _context(target: Target) -> dict[str, object]:
                 "dtype_f16": fmt.DTYPE_F16, "dtype_q4_1": fmt.DTYPE_Q4_1,
                 "tokenizer_bpe": fmt.TOKENIZER_BPE, "flag_float_activations": fmt.FLAG_FLOAT_ACTIVATIONS,
                 "flag_chatml": fmt.FLAG_CHATML, "default_ctx": DEFAULT_CTX},
+        "limits": c_macros(target.hardware_threads),
     }
 
 
