@@ -53,8 +53,9 @@ def _expected_floats(config: ModelConfig) -> tuple[int, int]:
     return body + freq_cis, cls
 
 
-def read_checkpoint(path: Path, tokenizer: Tokenizer) -> Model:
-    data = read_bytes(path, "checkpoint")
+def read_checkpoint(path: Path, tokenizer: Tokenizer, data: bytes | None = None) -> Model:
+    """The checkpoint at ``path`` (``data``: its bytes, when the caller has read them already)."""
+    data = read_bytes(path, "checkpoint") if data is None else data
     source = str(path)
     config = parse_config(data, source)
     body, cls = _expected_floats(config)
