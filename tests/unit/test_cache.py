@@ -209,3 +209,32 @@ def test_an_unusable_cache_is_an_input_error(label: str, tmp_path: Path) -> None
     with pytest.raises(InputError) as caught:
         make(root, [])
     assert caught.value.exit_code == 3 and str(root) in caught.value.message
+
+
+def test_a_docker_build_is_keyed_by_the_image_id_and_a_hit_starts_no_container(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolkit import container, toolchain
+    from toolkit.targets import load_target
+
+    image = {"id": "sha256:" + "1" * 64}
+    built: list[str] = []
+
+    def fake_build(target: object, out_dir: Path, chosen: str, engine: object) -> None:
+        built.append(image["id"])
+        out_dir.mkdir()
+        (out_dir / "ppcllm").write_bytes(b"\x7fELF fake")
+        (out_dir / toolchain.MANIFEST).write_text('{"toolchain": "docker"}\n')
+
+    def no_container(self: object) -> None:
+        raise AssertionError("a container was started")
+
+    monkeypatch.setattr(container, "choose_engine", lambda engine=None: "docker")
+    monkeypatch.setattr(container, "ensure_image", lambda engine, packages: "ppc-llm-toolchain:tag")
+    monkeypatch.setattr(container, "image_id", lambda engine, tag: image["id"])
+    monkeypatch.setattr(container.ContainerRunner, "__enter__", no_container)
+    monkeypatch.setattr(toolchain, "build", fake_build)
+    g4 = load_target("g4")
+    first = toolchain.cached_build(g4, tmp_path, "docker")
+    assert toolchain.cached_build(g4, tmp_path, "docker").directory == first.directory and len(built) == 1
+    image["id"] = "sha256:" + "2" * 64  # another image: another entry
+    assert toolchain.cached_build(g4, tmp_path, "docker").directory != first.directory and len(built) == 2
