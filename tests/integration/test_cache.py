@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -171,6 +172,7 @@ def test_a_relative_xdg_cache_home_is_ignored_with_a_note(clean: tuple[Path, byt
 
 
 def _mounted(path: Path, options: str) -> bool:
+    """A small tmpfs at ``path`` (root only: as the catalogue's full-disk row, else a fallback)."""
     path.mkdir()
     return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True,
                           check=False).returncode == 0
@@ -180,16 +182,19 @@ def _mounted(path: Path, options: str) -> bool:
 def test_an_unusable_cache_is_one_line_and_exit_3(label: str, tmp_path: Path) -> None:
     root = tmp_path / "cache"
     mount = tmp_path / "mnt"
+    env: dict[str, str] | None = None
     if label == "a-file":
         root.write_text("a file")
     elif label == "name-too-long":
         root = tmp_path / ("c" * 300)
-    else:
-        if not _mounted(mount, "ro,size=1m" if label == "read-only" else "size=256k"):
-            pytest.fail("mounting a tmpfs failed: these rows need root (as CI's container has)")
+    elif _mounted(mount, "ro,size=1m" if label == "read-only" else "size=256k"):
         root = mount
+    elif label == "read-only":  # not root: no mount, but permissions hold
+        root.mkdir(mode=0o555)
+    else:  # not root: a full disk simulated where the stamp is written (toolkit/interrupt.py)
+        env = dict(os.environ, PPC_LLM_TEST_FAULT="write:ENOSPC")
     try:
-        result = cli(*RUN, cache_dir=root)
+        result = cli(*RUN, cache_dir=root, env=env)
         err = result.stderr.decode(errors="replace")
         lines = [line for line in err.splitlines() if line.strip() and not line.startswith(("+ ", "converting "))]
         assert result.returncode == 3, err
@@ -201,3 +206,30 @@ def test_an_unusable_cache_is_one_line_and_exit_3(label: str, tmp_path: Path) ->
     finally:
         if mount.is_dir():
             subprocess.run(["umount", str(mount)], capture_output=True, check=False)
+        if label == "read-only" and root.is_dir():
+            root.chmod(0o755)  # so pytest can remove it
+
+
+def test_the_exchange_is_atomic_on_tmpfs(tmp_path: Path) -> None:
+    """The publish swaps in one renameat2(RENAME_EXCHANGE) on tmpfs too (tmp_path's file system,
+    ext4 here, overlayfs in a container, is the unit test's), so the fallback's missing-name
+    moment does not happen there. Not root (no mount): /dev/shm, a tmpfs."""
+    from toolkit.fsutil import exchange
+
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mount)], capture_output=True,
+                             check=False).returncode == 0
+    base = mount if mounted else Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        (base / "old").mkdir()
+        (base / "old" / "f").write_text("old")
+        (base / "new").mkdir()
+        (base / "new" / "f").write_text("new")
+        assert exchange(base / "new", base / "old")
+        assert (base / "old" / "f").read_text() == "new" and (base / "new" / "f").read_text() == "old"
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(mount)], capture_output=True, check=False)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
