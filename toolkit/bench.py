@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import format as fmt, reference
+from . import cache as cache_mod, format as fmt, reference
 from .cmd import require_tool, run
 from .emulate import run_user
 from .errors import RunError, UsageError
-from .fsutil import atomic_write_bytes, sha256_bytes
+from .fsutil import sha256_bytes
 from .models import Model, ModelConfig, Tokenizer
 from .models.llama2c import read_checkpoint, read_tokenizer
 from .resources import default_checkpoint, default_tokenizer
@@ -38,6 +38,7 @@ from .targets import BenchModel, Target
 from .toolchain import cached_build
 
 PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugin" / "ppcllm_count.c"
+PLUGIN_FILE = "ppcllm_count.so"
 SHAPES_FILE = Path(__file__).resolve().parent / "data" / "shapes.toml"
 PERPLEXITY_TEXT = Path(__file__).resolve().parent / "data" / "perplexity.txt"
 _VCPU = re.compile(r"^vcpu (\d+) insns (\d+) loaded (\d+) stored (\d+)$")
@@ -138,19 +139,18 @@ def forced_prompt(model: Model, positions: int) -> bytes:
 
 
 def build_plugin(cache: Path) -> Path:
-    """The counting plugin, compiled once per source version into the cache."""
+    """The counting plugin, compiled once per source version into the cache (a checked entry)."""
     source = PLUGIN_SOURCE.read_bytes()
-    path = cache / "plugins" / f"ppcllm_count-{sha256_bytes(source)[:16]}.so"
-    if path.is_file():
-        return path
-    cc = require_tool("gcc", "gcc")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.so")
-    result = run([cc, "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-o", tmp, PLUGIN_SOURCE, "-lpthread"])
-    if result.returncode != 0:
-        raise RunError(f"building the counting plugin failed: {result.stderr.decode(errors='replace').strip()}")
-    tmp.rename(path)
-    return path
+    key = sha256_bytes(source)
+
+    def fill(folder: Path) -> None:
+        cc = require_tool("gcc", "gcc")
+        result = run([cc, "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-o", folder / PLUGIN_FILE, PLUGIN_SOURCE,
+                      "-lpthread"])
+        if result.returncode != 0:
+            raise RunError(f"building the counting plugin failed: {result.stderr.decode(errors='replace').strip()}")
+
+    return cache_mod.obtain(cache, "plugins", f"ppcllm_count-{key[:16]}", fill, {"source_sha256": key}) / PLUGIN_FILE
 
 
 def parse_counts(text: str) -> Counts:
@@ -270,10 +270,12 @@ def scalar_twin(target: Target) -> Target:
 
 
 def model_file(model: Model, key: str, quant: str, endian: str, cache: Path) -> Path:
-    path = cache / "bench" / f"{key}-{quant}-{endian}-v{fmt.FORMAT_VERSION}.bin"
-    if not path.is_file():
-        atomic_write_bytes(path, fmt.encode(model, endian, None if model.float_activations else quant))
-    return path
+    def fill(folder: Path) -> None:
+        (folder / "model.bin").write_bytes(fmt.encode(model, endian, None if model.float_activations else quant))
+
+    name = f"{key}-{quant}-{endian}-v{fmt.FORMAT_VERSION}"
+    inputs = {"model": key, "quant": quant, "endian": endian, "format_version": str(fmt.FORMAT_VERSION)}
+    return cache_mod.obtain(cache, "bench", name, fill, inputs) / "model.bin"
 
 
 def run_bench(target: Target, model: Model, key: str, quants: list[str], threads: list[int],

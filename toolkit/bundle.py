@@ -4,14 +4,13 @@ README) that compiles on the machine itself, e.g. with Apple's gcc 4.0 on Mac OS
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import jinja2
 
 from . import __version__
-from .fsutil import replace_dir
-from .outputs import check_output_dir, stage_beside, write_owner_manifest
+from .fsutil import staged_dir
+from .outputs import check_output_dir, write_owner_manifest
 from .render import render
 from .resources import templates_dir
 from .targets import Target
@@ -41,13 +40,8 @@ def write_bundle(target: Target, dest: Path) -> list[str]:
     dest = Path(os.path.abspath(dest))
     check_output_dir(dest, "--emit-source")
     files = bundle_files(target)
-    work = stage_beside(dest)
-    try:
+    with staged_dir(dest) as work:
         for name, text in sorted(files.items()):
             (work / name).write_text(text, encoding="utf-8")
         write_owner_manifest(work, "source bundle")
-        replace_dir(work, dest, 0o755)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return sorted(files)

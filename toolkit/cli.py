@@ -190,11 +190,11 @@ def run_qemu(
         raise UsageError(f"--quant {quant}: must be one of {', '.join(fmt.QUANT_DTYPES)}")
     if threads is not None:
         _check_threads(threads, profile)
-    model_path, model = converted_for(profile, checkpoint, tokenizer, cache, quant)
-    if verify and model.bpe is not None:
+    model_path, header = converted_for(profile, checkpoint, tokenizer, cache, quant)
+    if verify and header.bpe:
         raise UsageError("--verify covers llama2.c vocabularies; GGUF models are checked by the test suite's "
                          "reference (tests/integration/test_smollm.py)")
-    if chat and not model.chat:
+    if chat and not header.chat:
         raise UsageError(f"--chat: {checkpoint} has no ChatML chat template", "run it without --chat")
     engine = cached_build(profile, cache).engine
     argv = [*options.argv(with_prompt=prompt is not None or not chat),
@@ -220,7 +220,7 @@ def run_qemu(
         raise program_failure("the engine", profile, result.returncode, result.stderr)
     say(f"seed {options.seed}; {profile.name} run took {result.wall_s:.2f} s wall")
     if verify:
-        _verify(model, options, result.stdout)
+        _verify(load_model(model_path, None), options, result.stdout)
 
 
 @app.command()

@@ -73,6 +73,16 @@ def ensure_image(engine: str, packages: Sequence[str]) -> str:
     return tag
 
 
+def image_id(engine: str, tag: str) -> str:
+    """The content id of the image ``tag`` (what a build made in it depends on)."""
+    result = subprocess.run([engine, "image", "inspect", "--format", "{{.Id}}", tag], capture_output=True, check=False)
+    found = result.stdout.decode(errors="replace").strip()
+    if result.returncode != 0 or not found:
+        raise BuildError(f"{engine} image inspect {tag} failed: {result.stderr.decode(errors='replace').strip()}",
+                         ENGINE_HINT)
+    return found
+
+
 class ContainerRunner:
     """Runs the toolchain's commands in one container of ``image``; ``mounts`` appear at their own
     paths, files are written as the invoking user, and the container is always removed."""

@@ -34,6 +34,7 @@ block-quantized, as its table entry says.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,21 +186,38 @@ def file_endian(data: bytes, source: str) -> str:
     raise InputError(f"{source}: byte-order mark {mark.hex()} is invalid", "re-create the file with `ppc-llm convert`")
 
 
-def decode(data: bytes, source: str) -> Model:
-    """Parse a converted file back into a Model, checking every size against the file."""
-    if len(data) < HEADER_SIZE or not sniff(data):
+@dataclass(frozen=True)
+class Header:
+    """What the header and tensor table of a converted file say (checked against the file's
+    size), without reading a tensor: what ``run-qemu`` needs to know about a model."""
+
+    endian: str
+    config: ModelConfig
+    quant: str                 # the header's weight quantization
+    bpe: bool                  # GPT-2 byte-level BPE tokenizer (else llama2.c's)
+    chat: bool                 # ChatML chat template
+    float_activations: bool
+    file_size: int
+    entries: dict[str, TensorEntry]
+
+
+def read_header(data: bytes, file_size: int, source: str) -> Header:
+    """The checked header of a converted file of ``file_size`` bytes; ``data`` is the file or a
+    prefix of it holding the header and the tensor table (``header_prefix_size``)."""
+    if file_size < HEADER_SIZE or len(data) < HEADER_SIZE or not sniff(data):
         raise InputError(f"{source}: not a ppc-llm converted file", "create one with `ppc-llm convert`")
-    bo = ENDIANS[file_endian(data, source)]
+    endian = file_endian(data, source)
+    bo = ENDIANS[endian]
     fields = struct.unpack_from(bo + HEADER_FORMAT, data, 0)
-    version, header_size, alignment, file_size, n_entries = (int(v) for v in fields[2:7])
+    version, header_size, alignment, stated_size, n_entries = (int(v) for v in fields[2:7])
     dims = [int(v) for v in fields[7:14]]
     shared, theta, eps, quant_code = bool(fields[14]), float(fields[15]), float(fields[16]), int(fields[17])
     tok_kind, flags = int(fields[18]), int(fields[19])
     if version != FORMAT_VERSION:
         raise InputError(f"{source}: format version {version}, this toolkit reads version {FORMAT_VERSION}",
                          "re-create the file with this version's `ppc-llm convert`")
-    if header_size != HEADER_SIZE or file_size != len(data) or alignment == 0:
-        raise InputError(f"{source}: header says {file_size} bytes, file has {len(data)}",
+    if header_size != HEADER_SIZE or stated_size != file_size or alignment == 0:
+        raise InputError(f"{source}: header says {stated_size} bytes, file has {file_size}",
                          "the file is truncated or damaged: re-create it with `ppc-llm convert`")
     config = ModelConfig(dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6],
                          shared_classifier=shared, rope_theta=theta, norm_eps=eps)
@@ -214,7 +232,48 @@ def decode(data: bytes, source: str) -> Model:
     if quant_code == DTYPE_Q4_1 and not float_activations:
         raise InputError(f"{source}: q4_1 weights without the float-activation flag (GGUF models only)",
                          "re-create the file with `ppc-llm convert`")
-    entries = _read_table(data, bo, n_entries, source)
+    entries = _read_table(data, bo, n_entries, file_size, source)
+    chat = bool(flags & FLAG_CHATML)
+    needed = [TOKENIZER_TENSOR] + ([BPE_TENSOR] if tok_kind == TOKENIZER_BPE else []) + ([CHAT_TENSOR] if chat else [])
+    for name in needed:
+        if name not in entries or entries[name].dtype != DTYPE_BYTES:
+            raise InputError(f"{source}: no embedded {name} data", "re-create the file with `ppc-llm convert`")
+    return Header(endian, config, QUANT_NAMES[quant_code], tok_kind == TOKENIZER_BPE, chat, float_activations,
+                  file_size, entries)
+
+
+def header_prefix_size(data: bytes) -> int:
+    """How many bytes of a converted file ``read_header`` needs, from its first HEADER_SIZE."""
+    if len(data) < HEADER_SIZE or not sniff(data):
+        return HEADER_SIZE
+    try:
+        bo = ENDIANS[file_endian(data, "")]
+    except InputError:
+        return HEADER_SIZE
+    n_entries = int(struct.unpack_from(bo + "I", data, 32)[0])
+    return HEADER_SIZE + ENTRY_SIZE * n_entries
+
+
+def read_header_file(path: Path) -> Header:
+    """``read_header`` of the file at ``path``, reading only its header and tensor table."""
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read(HEADER_SIZE)
+            want = header_prefix_size(data)
+            if want <= size:
+                data += handle.read(want - len(data))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it: {exc.strerror}") from None
+    return read_header(data, size, str(path))
+
+
+def decode(data: bytes, source: str) -> Model:
+    """Parse a converted file back into a Model, checking every size against the file."""
+    header = read_header(data, len(data), source)
+    bo = ENDIANS[header.endian]
+    config, entries, float_activations = header.config, header.entries, header.float_activations
+    quant_code = QUANT_NAMES_TO_CODE[header.quant]
     # a matrix is f32 or of the header's quantization; GGUF models (float activations) mix blocks
     allowed = {DTYPE_F32, quant_code} | (set(BLOCK_DTYPES.values()) if float_activations else set())
     tensors: dict[str, Tensor] = {}
@@ -227,9 +286,9 @@ def decode(data: bytes, source: str) -> Model:
     if tokenizer.vocab_size != config.vocab_size:
         raise InputError(f"{source}: embedded tokenizer has {tokenizer.vocab_size} tokens, model has {config.vocab_size}")
     bpe = None
-    if tok_kind == TOKENIZER_BPE:
+    if header.bpe:
         bpe = bpemod.parse_blob(_blob(data, entries, BPE_TENSOR, source), bo, config.vocab_size, source)
-    chat = bool(flags & FLAG_CHATML)
+    chat = header.chat
     system = bpemod.parse_chat_blob(_blob(data, entries, CHAT_TENSOR, source), source) if chat else None
     return Model(config, tensors, tokenizer, bpe=bpe, chat=chat, chat_system=system,
                  float_activations=float_activations)
@@ -270,8 +329,8 @@ def _read_tensor(data: bytes, bo: str, entries: dict[str, TensorEntry], name: st
                              qmod.decode_scales(halves.reshape(scales.dims), shape), mins)
 
 
-def _read_table(data: bytes, bo: str, n_entries: int, source: str) -> dict[str, TensorEntry]:
-    if HEADER_SIZE + n_entries * ENTRY_SIZE > len(data):
+def _read_table(data: bytes, bo: str, n_entries: int, file_size: int, source: str) -> dict[str, TensorEntry]:
+    if HEADER_SIZE + n_entries * ENTRY_SIZE > min(len(data), file_size):
         raise InputError(f"{source}: tensor table of {n_entries} entries runs past the end of the file")
     entries: dict[str, TensorEntry] = {}
     end = HEADER_SIZE + n_entries * ENTRY_SIZE  # tensors follow the table, sorted, never overlapping
@@ -282,7 +341,7 @@ def _read_table(data: bytes, bo: str, n_entries: int, source: str) -> dict[str, 
         if not 1 <= ndim <= 3:
             raise InputError(f"{source}: tensor {name} has {ndim} dimensions")
         entry = TensorEntry(name, dtype, (d0, d1, d2)[:ndim], offset)
-        if offset % ALIGNMENT or offset < end or offset + entry.nbytes > len(data) or name in entries:
+        if offset % ALIGNMENT or offset < end or offset + entry.nbytes > file_size or name in entries:
             raise InputError(f"{source}: tensor {name} lies outside the file, overlaps, is misaligned or repeated")
         entries[name] = entry
         end = offset + entry.nbytes

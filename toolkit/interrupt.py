@@ -3,9 +3,11 @@ BaseException`` / ``finally`` that removes a temporary file or directory runs an
 output stays; the swap of a finished output into place is never cut in half.
 
 ``PPC_LLM_TEST_FAULT=POINT:SIGNAL`` (tests only) sends SIGNAL (INT, TERM) to the toolkit itself
-when it reaches POINT, or ``POINT:ENOSPC`` fails there as a full disk would: the points are
-``write`` (a temporary file written, not yet renamed) and ``publish`` (a finished directory about to
-replace the old one). That makes "interrupted mid-run" tests deterministic.
+when it reaches POINT, ``POINT:ENOSPC`` fails there as a full disk would, and ``POINT:STOP`` prints
+``fault point POINT reached`` on stderr and waits there forever (for a test to SIGKILL it). The
+points are ``write`` (a temporary file written, not yet renamed), ``stage`` (a locked staging
+folder just made, toolkit/fsutil.py) and ``publish`` (a finished directory about to replace the old
+one). That makes "interrupted mid-run" tests deterministic.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -52,3 +56,7 @@ def fault_point(name: str) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     if action in _SIGNALS:
         os.kill(os.getpid(), _SIGNALS[action])
+    if action == "STOP":
+        print(f"fault point {name} reached", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(3600)

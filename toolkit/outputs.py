@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -155,11 +154,3 @@ def _self_and_parents(path: Path) -> list[tuple[int, int]]:
         found.append((info.st_dev, info.st_ino))
     return found
 
-
-def stage_beside(dest: Path) -> Path:
-    """A new private folder beside ``dest`` to fill before publishing it as ``dest``."""
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    except OSError as exc:
-        raise InputError(f"cannot write to {dest.parent}: {exc.strerror}", "choose a writable output path") from None

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import format as fmt
-from .errors import RunError, UsageError
-from .fsutil import atomic_write_bytes, sha256_bytes
+from . import cache as cache_mod
+from .errors import InputError, RunError, UsageError
+from .fsutil import sha256_bytes
 from .limits import LIMITS
 from .models import Model, gguf
-from .models.llama2c import read_bytes
+from .models.llama2c import default_tokenizer_for, parse_checkpoint, parse_config, parse_tokenizer, read_bytes
 from .targets import Target
 
 
@@ -58,44 +60,58 @@ def load_model(checkpoint: Path, tokenizer: Path | None) -> Model:
     return fmt.read_any(checkpoint, tokenizer)
 
 
+MODEL_FILE = "model.bin"
+
+
 def converted_for(target: Target, checkpoint: Path, tokenizer: Path | None, cache: Path,
-                  quant: str | None = None) -> tuple[Path, Model]:
+                  quant: str | None = None) -> tuple[Path, fmt.Header]:
     """A converted file in the target's byte order and the asked quantization (None: the file's
     own, f32 for a llama2.c checkpoint): the checkpoint itself when it already is one, else a
-    conversion into the cache keyed by the inputs' content. Also the model the file holds."""
+    conversion into the cache (an entry keyed by the inputs' content, checked before use). Also
+    the file's header: no tensor is decoded here (``load_model`` of the path does that)."""
     data = read_bytes(checkpoint, "checkpoint")
     if gguf.sniff(data):
-        return _converted_gguf(target, checkpoint, data, cache, quant)
-    source = fmt.decode(data, str(checkpoint)) if fmt.sniff(data) else None
-    wanted = quant or (source.quant if source else "f32")
-    if source is not None and fmt.file_endian(data, str(checkpoint)) == target.endian and source.quant == wanted:
-        return checkpoint, source
-    parts = [data, read_bytes(tokenizer, "tokenizer") if tokenizer and source is None else b"",
-             target.endian.encode(), wanted.encode(), str(fmt.FORMAT_VERSION).encode()]
-    key = sha256_bytes(b"\0".join(sha256_bytes(p).encode() for p in parts))
-    path = cache / "models" / f"{checkpoint.stem}-{target.endian}-{wanted}-{key[:16]}.bin"
-    model = source if source is not None else load_model(checkpoint, tokenizer)
-    if not path.is_file():
-        print(f"converting {checkpoint.name} to {target.endian}-endian {wanted}: {path}", file=sys.stderr)
+        if quant is not None:
+            raise UsageError(f"--quant {quant}: a GGUF model keeps its own quantization", "leave out --quant")
+        return _cached_model(cache, checkpoint, [data], target.endian, None, lambda: gguf.read_gguf(checkpoint, data))
+    if fmt.sniff(data):
+        header = fmt.read_header(data, len(data), str(checkpoint))
+        wanted = quant or header.quant
+        if header.endian == target.endian and header.quant == wanted:
+            return checkpoint, header
+        return _cached_model(cache, checkpoint, [data], target.endian, wanted,
+                             lambda: fmt.decode(data, str(checkpoint)))
+    if checkpoint.suffix.lower() == ".gguf":
+        fmt.parse_any(data, checkpoint, tokenizer)  # a damaged GGUF file: its own message
+        raise InputError(f"{checkpoint}: not a model file")  # (parse_any raised already)
+    config = parse_config(data, str(checkpoint))
+    tokenizer = tokenizer or default_tokenizer_for(config, str(checkpoint))
+    tok = read_bytes(tokenizer, "tokenizer", config.vocab_size)
+    return _cached_model(cache, checkpoint, [data, tok], target.endian, quant or "f32",
+                         lambda: parse_checkpoint(data, str(checkpoint), parse_tokenizer(tok, str(tokenizer))))
+
+
+def _cached_model(cache: Path, checkpoint: Path, parts: list[bytes], endian: str, quant: str | None,
+                  load: Callable[[], Model]) -> tuple[Path, fmt.Header]:
+    """The cache entry of ``checkpoint`` (``parts``: its bytes, and the tokenizer's) converted to
+    ``endian`` and ``quant`` (None: a GGUF model, its blocks kept); ``load`` reads the model when
+    the entry must be made."""
+    hashes = [sha256_bytes(p) for p in parts]
+    layout = [endian.encode(), *([quant.encode()] if quant is not None else []), str(fmt.FORMAT_VERSION).encode()]
+    key = sha256_bytes(b"\0".join([h.encode() for h in hashes] + layout))
+    name = f"{checkpoint.stem}-{endian}-{quant + '-' if quant else ''}{key[:16]}"
+    inputs = {"source": checkpoint.name, "source_sha256": hashes[0], "endian": endian, "quant": quant or "as-is",
+              "format_version": str(fmt.FORMAT_VERSION), **({"tokenizer_sha256": hashes[1]} if len(hashes) > 1 else {})}
+
+    def fill(folder: Path) -> None:
+        model = load()
+        label = f"{endian}-endian {quant}" if quant else f"{endian}-endian"
+        print(f"converting {checkpoint.name} to {label}: {cache / 'models' / name / MODEL_FILE}", file=sys.stderr)
         # the file's own blocks are kept as they are (q4_1 is a GGUF block, not a --quant choice)
-        atomic_write_bytes(path, fmt.encode(model, target.endian, None if wanted == model.quant else wanted))
-    return path, fmt.decode(path.read_bytes(), str(path)) if wanted != model.quant else model
+        (folder / MODEL_FILE).write_bytes(fmt.encode(model, endian, None if quant in (None, model.quant) else quant))
 
-
-def _converted_gguf(target: Target, checkpoint: Path, data: bytes, cache: Path,
-                    quant: str | None) -> tuple[Path, Model]:
-    """A GGUF file converted for the target (its blocks kept), cached by the file's content."""
-    if quant is not None:
-        raise UsageError(f"--quant {quant}: a GGUF model keeps its own quantization", "leave out --quant")
-    key = sha256_bytes(b"\0".join([sha256_bytes(data).encode(), target.endian.encode(),
-                                    str(fmt.FORMAT_VERSION).encode()]))
-    path = cache / "models" / f"{checkpoint.stem}-{target.endian}-{key[:16]}.bin"
-    if path.is_file():
-        return path, fmt.decode(path.read_bytes(), str(path))
-    model = gguf.read_gguf(checkpoint, data)
-    print(f"converting {checkpoint.name} to {target.endian}-endian: {path}", file=sys.stderr)
-    atomic_write_bytes(path, fmt.encode(model, target.endian))
-    return path, model
+    path = cache_mod.obtain(cache, "models", name, fill, inputs) / MODEL_FILE
+    return path, fmt.read_header_file(path)
 
 
 def program_failure(name: str, target: Target, returncode: int, stderr: bytes) -> RunError:

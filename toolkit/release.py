@@ -17,8 +17,8 @@ import jinja2
 
 from . import __version__
 from .errors import UsageError
-from .fsutil import replace_dir, sha256_file
-from .outputs import OWNER_FILE, check_inputs_outside, check_output_dir, stage_beside, write_owner_manifest
+from .fsutil import sha256_file, staged_dir
+from .outputs import OWNER_FILE, check_inputs_outside, check_output_dir, write_owner_manifest
 from .pipeline import converted_for
 from .render import ENGINE_PROGRAM
 from .resources import templates_dir
@@ -80,8 +80,7 @@ def write_release(targets: Sequence[Target], checkpoint: Path, tokenizer: Path |
     dest = Path(os.path.abspath(dest))
     check_output_dir(dest)
     check_inputs_outside(dest, [checkpoint, tokenizer])
-    work = stage_beside(dest)
-    try:
+    with staged_dir(dest) as work:
         for target in sorted(targets, key=lambda t: t.name):
             build = cached_build(target, cache, toolchain, engine)
             model_path, _ = converted_for(target, checkpoint, tokenizer, cache)
@@ -91,8 +90,4 @@ def write_release(targets: Sequence[Target], checkpoint: Path, tokenizer: Path |
         write_owner_manifest(work, "release")
         for path in [work, *work.rglob("*")]:
             os.utime(path, (epoch, epoch))
-        replace_dir(work, dest, 0o755)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return sorted(p for p in dest.rglob("*") if p.is_file())

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
+from . import __version__, cache
 from .elfcheck import check_engine_code, check_header
 from .errors import BuildError, UsageError
-from .fsutil import replace_dir, sha256_bytes, sha256_file
-from .outputs import check_output_dir, stage_beside, write_owner_manifest
+from .fsutil import sha256_bytes, sha256_file, staged_dir
+from .outputs import check_output_dir, write_owner_manifest
 from .render import ENGINE_PROGRAM, KERNELTEST_PROGRAM, RenderedSources, render
 from .runner import HOST_RUNNER, TOOLCHAINS, Runner
 from .targets import Target
@@ -158,8 +157,7 @@ def build(target: Target, out_dir: Path, toolchain: str | None = None, engine: s
     out_dir = Path(os.path.abspath(out_dir))  # the compiler runs in src/: every path it sees is absolute
     check_output_dir(out_dir)
     sources = render(target)
-    work = stage_beside(out_dir)
-    try:
+    with staged_dir(out_dir) as work:
         with open_toolchain(target, chosen, engine, (work,)) as runner:
             cc = runner.which(target.toolchain.cc, target.toolchain.packages[0])
             version = compiler_version(cc, runner)
@@ -170,21 +168,38 @@ def build(target: Target, out_dir: Path, toolchain: str | None = None, engine: s
         manifest = _manifest(target, sources, work, version, facts, code, chosen)
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         write_owner_manifest(work, "build")
-        replace_dir(work, out_dir)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return Build(out_dir, target, manifest)
 
 
 def cached_build(target: Target, cache_root: Path, toolchain: str | None = None, engine: str | None = None) -> Build:
-    """The build for ``target`` from the cache, building it first when its key is new."""
+    """The build for ``target`` from the cache (a checked entry, toolkit/cache.py), building it
+    first when its key is new or the entry is damaged. The key holds the compiler's version (host)
+    or the toolchain image's id (docker: no container is started on a hit)."""
     chosen = choose_toolchain(toolchain)
-    with open_toolchain(target, chosen, engine) as runner:
-        version = compiler_version(runner.which(target.toolchain.cc, target.toolchain.packages[0]), runner)
-    key = build_key(target, render(target), version, chosen)
-    directory = cache_root / "builds" / f"{target.name}-{key[:16]}"
-    manifest_path = directory / MANIFEST
-    if manifest_path.is_file():
-        return Build(directory, target, json.loads(manifest_path.read_text(encoding="utf-8")))
-    return build(target, directory, chosen, engine)
+    sources = render(target)
+    if chosen == "host":
+        version = compiler_version(HOST_RUNNER.which(target.toolchain.cc, target.toolchain.packages[0]))
+    else:
+        version = _docker_image_id(target, engine)
+    key = build_key(target, sources, version, chosen)
+    name = f"{target.name}-{sha256_bytes(f'{key} entry-v{cache.STAMP_VERSION}'.encode())[:16]}"
+    inputs = {"target": target.name, "toolchain": chosen, "compiler": target.toolchain.cc,
+              "compiler_version_or_image": version, "source_sha256": sources.digest(), "build_key": key}
+
+    def fill(folder: Path) -> None:
+        folder.rmdir()  # build() makes its output folder itself
+        build(target, folder, chosen, engine)
+
+    directory = cache.obtain(cache_root, "builds", name, fill, inputs)
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BuildError(f"the cached build {directory} has no readable {MANIFEST}: {exc}") from None
+    return Build(directory, target, manifest)
+
+
+def _docker_image_id(target: Target, engine: str | None) -> str:
+    from .container import choose_engine, ensure_image, image_id
+
+    chosen = choose_engine(engine)
+    return image_id(chosen, ensure_image(chosen, target.toolchain.packages))

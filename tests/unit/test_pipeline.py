@@ -60,7 +60,8 @@ def test_a_converted_gguf_model_is_reconverted_for_the_other_byte_order(tmp_path
     model = read_gguf(source, source.read_bytes())
     big = tmp_path / "tiny.be.bin"
     big.write_bytes(fmt.encode(model, "big"))
-    path, converted = converted_for(load_target("host"), big, None, tmp_path / "cache")
+    path, header = converted_for(load_target("host"), big, None, tmp_path / "cache")
     data = path.read_bytes()
-    assert path != big and fmt.file_endian(data, str(path)) == "little"
+    converted = fmt.decode(data, str(path))
+    assert path != big and fmt.file_endian(data, str(path)) == "little" and header.endian == "little"
     assert converted.quant == model.quant and fmt.encode(converted, "big") == big.read_bytes()

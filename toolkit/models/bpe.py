@@ -17,6 +17,7 @@ from __future__ import annotations
 import struct
 import sys
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -101,26 +102,35 @@ def blob(bpe: BPE, byteorder: str) -> bytes:
 
 def parse_blob(data: bytes, byteorder: str, vocab_size: int, source: str) -> BPE:
     """The inverse of ``blob`` (the ranges are the engine's business and are not kept)."""
-    def bad(what: str) -> InputError:
-        return InputError(f"{source}: BPE tokenizer data {what}", "re-create the file with `ppc-llm convert`")
-
     if len(data) < 4 * (HEADER + 256) or len(data) % 4:
-        raise bad("is truncated")
-    words = struct.unpack(f"{byteorder}{len(data) // 4}I", data)
+        raise _bad(source, "is truncated")
+    return parse_words(struct.unpack(f"{byteorder}{len(data) // 4}I", data), vocab_size, source)
+
+
+def _bad(source: str, what: str) -> InputError:
+    return InputError(f"{source}: BPE tokenizer data {what}", "re-create the file with `ppc-llm convert`")
+
+
+def parse_words(words: Sequence[int], vocab_size: int, source: str) -> BPE:
+    """``parse_blob`` on the blob's words. Linear in the blob: each merge and range is one slice
+    of its own few words (slicing the tail first would copy it once per merge)."""
     flags, n_special, n_merges, n_ranges, bos, eos, add_bos = words[:7]
     if len(words) != HEADER + 256 + n_special + 4 * n_merges + 3 * n_ranges:
-        raise bad("has the wrong size")
+        raise _bad(source, "has the wrong size")
     ids = words[HEADER:HEADER + 256 + n_special]
-    quads = [words[HEADER + 256 + n_special + 4 * i:][:4] for i in range(n_merges)]
-    if any(i >= vocab_size for i in ids[256:]) or any(vocab_size <= i != NO_TOKEN for i in ids[:256]) or any(max(q[0], q[1], q[3]) >= vocab_size for q in quads):
-        raise bad("names a token outside the vocabulary")
+    base = HEADER + 256 + n_special
+    quads = [words[base + 4 * i:base + 4 * i + 4] for i in range(n_merges)]
+    if any(i >= vocab_size for i in ids[256:]) or any(vocab_size <= i != NO_TOKEN for i in ids[:256]) or \
+            any(max(q[0], q[1], q[3]) >= vocab_size for q in quads):
+        raise _bad(source, "names a token outside the vocabulary")
     if bos >= vocab_size or eos >= vocab_size or add_bos > 1 or flags:
-        raise bad("has a bos / eos id, the add_bos flag or the reserved word out of range")
+        raise _bad(source, "has a bos / eos id, the add_bos flag or the reserved word out of range")
     if any((a[0], a[1]) >= (b[0], b[1]) for a, b in zip(quads, quads[1:])):
-        raise bad("has merges not sorted by (left, right) or repeated")
-    ranges = [words[HEADER + 256 + n_special + 4 * n_merges + 3 * i:][:3] for i in range(n_ranges)]
+        raise _bad(source, "has merges not sorted by (left, right) or repeated")
+    base += 4 * n_merges
+    ranges = [words[base + 3 * i:base + 3 * i + 3] for i in range(n_ranges)]
     if any(r[0] > r[1] for r in ranges) or any(a[1] >= b[0] for a, b in zip(ranges, ranges[1:])):
-        raise bad("has character class ranges not sorted or overlapping")
+        raise _bad(source, "has character class ranges not sorted or overlapping")
     ranked = sorted(quads, key=lambda q: q[2])
     return BPE(tuple(ids[:256]), tuple(ids[256:]),
                tuple((q[0], q[1]) for q in ranked), tuple(q[3] for q in ranked), bos, eos, bool(add_bos))
