@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -259,7 +260,7 @@ def test_preflight_names_every_missing_piece(monkeypatch: pytest.MonkeyPatch, tm
 
 def test_doctor_reports_what_system_needs(monkeypatch: pytest.MonkeyPatch) -> None:
     missing = {"qemu-system-ppc", "bison"}
-    monkeypatch.setattr(doctor.shutil, "which", lambda tool: None if tool in missing else f"/usr/bin/{tool}")
+    monkeypatch.setattr(shutil, "which", lambda tool: None if tool in missing else f"/usr/bin/{tool}")
     monkeypatch.setattr(doctor, "engine_answers", lambda engine, timeout=20: False)
     lines, incomplete = doctor.report([load_target("g4"), load_target("xenon"), load_target("host")])
     text = "\n".join(lines)
