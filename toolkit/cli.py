@@ -206,14 +206,16 @@ def run_qemu(
             raise RunError(f"the engine failed on {profile.name} (exit status {code})")
         return
     guest = ""
-    if system:
-        result, guest = _run_system(profile, engine, model_path, argv, timeout, cache)
-    else:
-        result = run_user(profile, engine, [str(model_path), *argv], timeout)
-    sys.stdout.buffer.write(result.stdout)
-    sys.stdout.flush()
-    sys.stderr.buffer.write(result.stderr)
-    sys.stderr.flush()
+    from .emulate import StdoutClosed, silence_stdout, to_stderr, to_stdout
+
+    try:  # the program's stdout and stderr pass through as they arrive; a copy is kept for --verify
+        if system:
+            result, guest = _run_system(profile, engine, model_path, argv, timeout, cache)
+        else:
+            result = run_user(profile, engine, [str(model_path), *argv], timeout, out=to_stdout, err=to_stderr)
+    except StdoutClosed:  # `ppc-llm run-qemu ... | head`: the reader has what it wanted; the run was stopped
+        silence_stdout()
+        return
     if guest:
         say(guest)
     if result.returncode != 0:
@@ -297,9 +299,10 @@ def _int_list(text: str, option: str) -> list[int]:
 def _run_system(profile: Target, engine: Path, model_path: Path, argv: list[str | bytes], timeout: float,
                 cache: Path) -> tuple[RunResult, str]:
     """The run in full-system QEMU, and one line of the guest's figures for stderr."""
+    from .emulate import to_stderr, to_stdout
     from .system import run_system
 
-    outcome = run_system(profile, engine, model_path, argv, timeout, cache)
+    outcome = run_system(profile, engine, model_path, argv, timeout, cache, out=to_stdout, err=to_stderr)
     fig = outcome.figures
     return outcome.run, (f"guest {profile.name}: peak memory {fig.peak_rss_kib / 1024:.1f} MiB of "
                          f"{fig.mem_total_kib / 1024:.0f} MiB, kernel boot {fig.boot_ms / 1000:.2f} s, "

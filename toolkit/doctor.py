@@ -1,5 +1,7 @@
 """``ppc-llm doctor``: for each target, which tools are present or missing (with the apt package
-that installs each), and whether a container engine answers for the docker toolchain."""
+that installs each), what its ``--system`` runs need (qemu-system, the kernel source, the kernel's
+cross-compiler, and once for all the host tools of a kernel build), and whether a container
+engine answers for the docker toolchain."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import subprocess
 from dataclasses import dataclass
 
 from .container import ENGINES, engine_answers
+from .system.kernel import BUILD_TOOLS, Need
 from .targets import Target
 
 
@@ -32,6 +35,25 @@ def target_tools(target: Target) -> list[ToolCheck]:
     return [ToolCheck(tool, package, shutil.which(tool)) for tool, package in wanted]
 
 
+def system_tools(target: Target) -> list[ToolCheck]:
+    """What ``--system`` needs for ``target`` beyond the host's kernel-build tools (none without [system])."""
+    if target.system is None:
+        return []
+    from .system import system_needs
+
+    build_tools = {command for command, _ in BUILD_TOOLS}
+    return [_check(need) for need in system_needs(target) if need.what not in build_tools]
+
+
+def build_tool_checks() -> list[ToolCheck]:
+    """The host tools every guest kernel build needs (make, flex, bison, ...)."""
+    return [ToolCheck(command, package, shutil.which(command)) for command, package in BUILD_TOOLS]
+
+
+def _check(need: Need) -> ToolCheck:
+    return ToolCheck(need.name, need.package, need.path)
+
+
 def engine_line(engine: str) -> str:
     if shutil.which(engine) is None:
         package = "docker.io" if engine == "docker" else "podman"
@@ -48,12 +70,21 @@ def report(targets: list[Target]) -> tuple[list[str], int]:
     """The report's lines and the number of targets missing a tool."""
     lines: list[str] = []
     incomplete = 0
+    build_tools = build_tool_checks()
     for target in targets:
         checks = target_tools(target)
         ready = all(c.path for c in checks)
         incomplete += not ready
         lines.append(f"{target.name:8} {'ready' if ready else 'INCOMPLETE'}: {target.description}")
         lines += [c.line() for c in checks]
+        system = system_tools(target)
+        if system:
+            system_ready = all(c.path for c in [*system, *build_tools])
+            lines.append(f"  --system (full-system QEMU): {'ready' if system_ready else 'INCOMPLETE'}")
+            lines += [c.line() for c in system]
+    if any(target.system is not None for target in targets):
+        lines.append("guest kernel builds (--system, every target):")
+        lines += [c.line() for c in build_tools]
     lines.append("container engines (--toolchain docker):")
     lines += [engine_line(engine) for engine in ENGINES]
     return lines, incomplete

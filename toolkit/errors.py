@@ -12,8 +12,9 @@ them.
           cannot be written (read-only or full disk, name too long), or stdout is closed
     4     a required tool (cross-compiler, QEMU, ...) is not installed
     5     build failure: the compiler or the ELF check failed
-    6     run failure: the program under QEMU (or natively) failed or timed out
+    6     run failure: the program under QEMU (or natively) failed
     7     verification failure: output differs from the reference
+    8     timed out: the program ran past --timeout and was stopped (what it printed stays printed)
     130   interrupted (Ctrl-C)
 """
 
@@ -55,6 +56,12 @@ class VerifyError(ToolkitError):
     exit_code = 7
 
 
+class RunTimeoutError(RunError):
+    """A run failure of its own kind: the program was still running at --timeout and was killed."""
+
+    exit_code = 8
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "internal error (a bug: please report it)",
@@ -63,7 +70,8 @@ EXIT_CODES: dict[int, str] = {
        "or an output or cache path cannot be written (read-only or full disk, name too long), or stdout is closed",
     4: "a required tool (cross-compiler, QEMU) is not installed",
     5: "build failure: the compiler or the ELF check failed",
-    6: "run failure: the program failed or timed out",
+    6: "run failure: the program failed",
     7: "verification failure: output differs from the reference",
+    8: "timed out: the program ran past --timeout and was stopped",
     130: "interrupted",
 }

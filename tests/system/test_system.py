@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from toolkit import format as fmt
-from toolkit.errors import RunError
+from toolkit.errors import RunError, RunTimeoutError
 from toolkit.system import run_system
 from toolkit.system.kernel import Kernel
 from toolkit.targets import load_target
@@ -106,5 +106,5 @@ def test_kernel_panic_is_reported_with_the_console_log(kernels: dict[str, Kernel
 
 def test_timeout_is_reported(kernels: dict[str, Kernel], system_builds: dict[str, Build],
                              system_models: dict[str, Path], cache: Path) -> None:
-    with pytest.raises(RunError, match=r"the guest did not power off within 1 s on xenon"):
+    with pytest.raises(RunTimeoutError, match=r"the guest timed out after 1 s on xenon"):
         run_system(load_target("xenon"), system_builds["xenon"].engine, system_models["xenon"], ["-n", "0"], 1, cache)

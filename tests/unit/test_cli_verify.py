@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from toolkit import cli
-from toolkit.emulate import RunResult
+from toolkit.emulate import RunResult, Sink
 from toolkit.targets import Target
 from toolkit.toolchain import Build
 from tests.helpers import GoldenCase
@@ -21,7 +21,10 @@ def run_with_output(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtu
     def fake_build(target: Target, cache: Path) -> Build:
         return Build(tmp_path, target, {})
 
-    def fake_run(target: Target, binary: Path, args: list[str | bytes], timeout: float) -> RunResult:
+    def fake_run(target: Target, binary: Path, args: list[str | bytes], timeout: float, *,
+                 out: Sink | None = None, err: Sink | None = None) -> RunResult:
+        assert out is not None
+        out(stdout)  # the engine's text, passed on as it comes
         return RunResult(stdout, b"achieved tok/s: 1.0\n", 0, 0.1)
 
     monkeypatch.setattr(cli, "cached_build", fake_build)

@@ -86,7 +86,7 @@ def test_report_and_program_stderr_from_console() -> None:
 
 @pytest.mark.parametrize(("console", "reason", "expected"), [
     (b"Kernel panic - not syncing: Attempted to kill init!\r\n", "guest-reset", "panicked on g4: Kernel panic"),
-    (b"booting...", None, "did not power off within 60 s"),
+    (b"booting...", None, "timed out after 60 s on g4 (it did not power off)"),
     (b"booting...", "guest-shutdown", "before /init started"),
     (b"ppcllm-init: start: x\r\n", "guest-shutdown", "without /init's result line"),
     (b"\nppcllm-init: error: No such file or directory\r\n", "guest-shutdown", "/init failed on g4: No such"),

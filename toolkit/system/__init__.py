@@ -1,6 +1,8 @@
 """Full-system runs: boot the target's machine under qemu-system with a guest kernel and a minimal
 initramfs whose /init runs the engine, and return the same result as a user-mode run plus the
-guest's figures (peak memory, time)."""
+guest's figures (peak memory, time). While the machine runs, the program's stdout (its own serial
+port, a file on the host) and its stderr (the console's lines between /init's start and result
+lines) are passed on as they arrive, like a user-mode run's."""
 
 from __future__ import annotations
 
@@ -11,18 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cmd import require_tool
-from ..emulate import RunResult
-from ..errors import RunError
+from ..emulate import RunResult, Sink
+from ..errors import RunError, RunTimeoutError
 from ..targets import System, Target
 from . import initramfs
 from .guest import cached_init
-from .kernel import Kernel, cached_kernel, system_of
+from .kernel import Kernel, Need, cached_kernel, kernel_needs, require_needs, system_of
 from .machine import Machine
 
 MARK = b"ppcllm-init: "
 _RESULT = re.compile(rb"ppcllm-init: result exit=(-?\d+) signal=(\d+) maxrss_kib=(-?\d+) wall_ms=(-?\d+) "
                      rb"mem_total_kib=(-?\d+) boot_ms=(-?\d+)")
 _PANIC = re.compile(rb"Kernel panic[^\r\n]*")
+_INIT_ERROR = re.compile(rb"ppcllm-init: error: ([^\r\n]*)")
 GUEST_DIR = "ppcllm"
 
 
@@ -40,6 +43,18 @@ class SystemResult:
     run: RunResult
     figures: GuestFigures
     kernel: Kernel
+
+
+def system_needs(target: Target) -> list[Need]:
+    """What ``--system`` needs on this machine for ``target``: its qemu-system, then the kernel
+    build's (source tarball, cross-compiler, host tools), each found or not."""
+    system = system_of(target)
+    return [Need(system.command, system.package, shutil.which(system.command)), *kernel_needs(system)]
+
+
+def preflight(target: Target) -> None:
+    """Every missing piece of ``--system`` named at once, before a kernel build can start."""
+    require_needs(system_needs(target), f"--system on {target.name}")
 
 
 def qemu_argv(target: Target, system: System, kernel: Path, initrd: Path, console_log: Path,
@@ -86,39 +101,90 @@ def parse_report(console: bytes) -> tuple[int, int, GuestFigures] | None:
     return code, sig, GuestFigures(rss, ms, total, boot, 0.0)
 
 
+def stderr_so_far(console: bytes) -> bytes:
+    """``program_stderr`` of a console that may still grow: its whole lines only, so that each
+    answer is a prefix of the next and of the final one (the bytes can be passed on as they come)."""
+    if _RESULT.search(console):
+        return program_stderr(console)
+    return program_stderr(console[:console.rfind(b"\n") + 1])
+
+
+class Follower:
+    """Passes a running guest's output on: the channel file's new bytes to ``out``, the console's
+    new program-stderr bytes to ``err``. ``poll`` as often as wanted; the last one after power-off."""
+
+    def __init__(self, console: Path, channel: Path, out: Sink | None, err: Sink | None) -> None:
+        self.console, self.channel, self.out, self.err = console, channel, out, err
+        self.stdout = bytearray()
+        self._stderr_sent = 0
+
+    def poll(self) -> None:
+        fresh = _read_from(self.channel, len(self.stdout))
+        if fresh:
+            self.stdout += fresh
+            if self.out is not None:
+                self.out(fresh)
+        if self.err is not None:
+            text = stderr_so_far(_read_from(self.console, 0))
+            if len(text) > self._stderr_sent:
+                self.err(text[self._stderr_sent:])
+                self._stderr_sent = len(text)
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    try:
+        with path.open("rb") as file:
+            file.seek(offset)
+            return file.read()
+    except FileNotFoundError:
+        return b""
+
+
+def timed_out(console: bytes, reason: str | None) -> bool:
+    """The guest was still running at the deadline (no shutdown, no panic, no /init error)."""
+    return reason is None and not _PANIC.search(console) and _INIT_ERROR.search(console) is None
+
+
 def diagnose(target: Target, console: bytes, reason: str | None, timeout: float) -> str:
     """The one-line reason a guest gave no report: panic, timeout, or a missing marker."""
     panic = _PANIC.search(console)
     if panic:
         return f"the guest kernel panicked on {target.name}: {panic.group(0).decode(errors='replace').strip()}"
-    init_error = re.search(rb"ppcllm-init: error: ([^\r\n]*)", console)
+    init_error = _INIT_ERROR.search(console)
     if init_error:
         return f"the guest's /init failed on {target.name}: {init_error.group(1).decode(errors='replace')}"
     if reason is None:
-        return f"the guest did not power off within {timeout:.0f} s on {target.name}"
+        return f"the guest timed out after {timeout:g} s on {target.name} (it did not power off) and was stopped"
     if MARK + b"start" not in console:
         return f"the guest powered off ({reason}) before /init started the engine on {target.name}"
     return f"the guest powered off ({reason}) without /init's result line on {target.name}"
 
 
 def run_system(target: Target, engine: Path, model: Path, args: list[str | bytes], timeout: float,
-               cache: Path) -> SystemResult:
-    """Boot ``target``'s machine, run ``engine model args`` as the guest's only program, power off."""
+               cache: Path, out: Sink | None = None, err: Sink | None = None) -> SystemResult:
+    """Boot ``target``'s machine, run ``engine model args`` as the guest's only program, power off;
+    the program's stdout and stderr go to ``out`` / ``err`` as they arrive (and are kept)."""
     system = system_of(target)
+    preflight(target)
     kernel = cached_kernel(target, cache)
     init = cached_init(target, cache)
     with Machine([], f"{target.name}-system", cache / "system" / "runs") as machine:
         initrd, console_log, channel_out = (machine.workdir / n for n in ("initramfs.cpio", "console.log", "stdout.bin"))
         initramfs.write_file(initrd, guest_entries(init, engine, model, args, system.channel))
         machine.argv = qemu_argv(target, system, kernel.image, initrd, console_log, channel_out)
-        shutdown = machine.run(timeout)
+        follower = Follower(console_log, channel_out, out, err)
+        shutdown = machine.run(timeout, follower.poll)
+        follower.poll()  # what came after the last poll: what was printed stays printed, even on a timeout
         console = console_log.read_bytes() if console_log.exists() else b""
         report = parse_report(console)
         if report is None:
             kept = _keep_log(console_log, cache, target)
+            if timed_out(console, shutdown.reason):
+                raise RunTimeoutError(diagnose(target, console, shutdown.reason, timeout),
+                                      f"raise --timeout, or lower -n (console log: {kept})")
             raise RunError(diagnose(target, console, shutdown.reason, timeout), f"console log: {kept}")
         code, sig, figures = report
-        stdout = channel_out.read_bytes() if channel_out.exists() else b""
+        stdout = bytes(follower.stdout)
     returncode = code if sig == 0 else -sig
     figures = dataclasses.replace(figures, machine_s=shutdown.wall_s)
     return SystemResult(RunResult(stdout, program_stderr(console), returncode, figures.program_ms / 1000.0),

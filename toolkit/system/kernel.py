@@ -7,6 +7,11 @@ The fragment (``targets/kernel/*.config``, named by the target's ``[system]`` ta
 Kconfig silently drops an option whose dependencies are missing, so after the build every option
 in the fragment is checked against the final ``.config``. The cache key is the fragment, the
 source tarball's content, the cross-compiler's version and the image name.
+
+Before anything starts, every missing piece (the source tarball, the cross-compiler, a host tool)
+is named at once with its apt package. The build (many minutes) reports on stderr: a line per
+stage (unpack, configure, build) and, instead of make's own output, a line every PROGRESS_S
+seconds with the number of files compiled so far.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cmd import require_tool, run
+from ..cmd import echo, run
+from ..emulate.stream import pump
 from ..errors import BuildError, ToolMissingError, UsageError
 from ..fsutil import replace_dir, sha256_bytes, sha256_file
 from ..targets import System, Target
@@ -34,6 +41,23 @@ BUILD_TOOLS = (("make", "make"), ("gcc", "gcc"), ("flex", "flex"), ("bison", "bi
 MANIFEST = "kernel.json"
 _OPTION = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
+_COMPILED = re.compile(rb"^\s+(CC|AS)\b")  # kbuild's short log: "  CC      kernel/fork.o"
+PROGRESS_S = 30.0
+BUILD_TIMEOUT_S = 4 * 3600.0
+
+
+@dataclass(frozen=True)
+class Need:
+    """One thing a guest kernel build or ``--system`` needs on this machine."""
+
+    what: str          # a command, or "the kernel source PATH"
+    package: str       # the apt package that installs it
+    path: str | None   # where it is; None: missing
+    label: str = ""    # a short name for a table (``ppc-llm doctor``); default: ``what``
+
+    @property
+    def name(self) -> str:
+        return self.label or self.what
 
 
 @dataclass(frozen=True)
@@ -71,12 +95,23 @@ def dropped_options(fragment: str, final: str) -> list[str]:
             if have.get(name, "n") != value]
 
 
-def source_tarball(system: System) -> Path:
-    path = Path(system.kernel_source)
-    if not path.is_file():
-        raise ToolMissingError(f"the kernel source {path} is not installed",
-                               f"install it with: sudo apt-get install {system.kernel_package}")
-    return path
+def kernel_needs(system: System) -> list[Need]:
+    """The kernel build's needs: the source tarball, the cross-compiler, the host tools."""
+    source = Path(system.kernel_source)
+    cross = system.kernel_cross + "gcc"
+    return [Need(f"the kernel source {source}", system.kernel_package, str(source) if source.is_file() else None,
+                 "kernel source"),
+            Need(cross, f"gcc-{system.kernel_cross.rstrip('-')}", shutil.which(cross)),
+            *(Need(command, package, shutil.which(command)) for command, package in BUILD_TOOLS)]
+
+
+def require_needs(needs: list[Need], purpose: str) -> None:
+    """ToolMissingError naming every missing need and one apt-get line for all of them."""
+    missing = [need for need in needs if need.path is None]
+    if missing:
+        packages = " ".join(dict.fromkeys(need.package for need in missing))
+        raise ToolMissingError(f"{purpose} needs {', '.join(need.what for need in missing)}: not installed",
+                               f"install {'them' if len(missing) > 1 else 'it'} with: sudo apt-get install {packages}")
 
 
 def kernel_key(system: System, tarball_sha: str, cc_version: str) -> str:
@@ -86,17 +121,12 @@ def kernel_key(system: System, tarball_sha: str, cc_version: str) -> str:
     return sha256_bytes("\0".join(parts).encode())
 
 
-def _tools(system: System) -> str:
-    for command, package in BUILD_TOOLS:
-        require_tool(command, package)
-    return require_tool(system.kernel_cross + "gcc", f"gcc-{system.kernel_cross.rstrip('-')}")
-
-
 def cached_kernel(target: Target, cache: Path) -> Kernel:
     """The guest kernel for ``target``, built first when its key is new."""
     system = system_of(target)
-    cc = _tools(system)
-    tarball = source_tarball(system)
+    needs = kernel_needs(system)
+    require_needs(needs, f"the guest kernel for {target.name}")
+    tarball, cc = Path(system.kernel_source), str(needs[1].path)
     tarball_sha = sha256_file(tarball)
     key = kernel_key(system, tarball_sha, compiler_version(cc))
     directory = cache / "kernels" / f"{target.name}-{key[:16]}"
@@ -105,11 +135,13 @@ def cached_kernel(target: Target, cache: Path) -> Kernel:
     return _build(target, system, cache, directory, tarball, tarball_sha, key)
 
 
-def _source_tree(cache: Path, tarball: Path, tarball_sha: str) -> Path:
+def _source_tree(cache: Path, tarball: Path, tarball_sha: str, label: str) -> Path:
     """The tarball unpacked once into the cache (into a temporary folder, then renamed)."""
     tree = cache / "kernels" / f"source-{tarball_sha[:16]}"
     if tree.is_dir():
+        _say(f"{label} 1/3: the source is unpacked already ({tree})")
         return tree
+    _say(f"{label} 1/3: unpacking {tarball.name}")
     tree.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".source.", dir=tree.parent))
     try:
@@ -129,17 +161,20 @@ def _source_tree(cache: Path, tarball: Path, tarball_sha: str) -> Path:
 
 def _build(target: Target, system: System, cache: Path, directory: Path, tarball: Path, tarball_sha: str,
            key: str) -> Kernel:
-    print(f"building the guest kernel for {target.name} from {tarball.name} (a few minutes, once)",
-          file=sys.stderr, flush=True)
+    _say(f"building the guest kernel for {target.name} from {tarball.name} (a few minutes, once)")
     start = time.monotonic()
-    tree = _source_tree(cache, tarball, tarball_sha)
+    label = f"kernel {target.name}"
+    tree = _source_tree(cache, tarball, tarball_sha, label)
     directory.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         make: list[str | Path] = ["make", "-C", tree, f"O={work / 'obj'}", f"ARCH={system.kernel_arch}",
                 f"CROSS_COMPILE={system.kernel_cross}"]
+        _say(f"{label} 2/3: configuring (allnoconfig + {system.kernel_config.name})")
         _check(run([*make, "allnoconfig", f"KCONFIG_ALLCONFIG={system.kernel_config}"]), "configuring the kernel")
-        _check(run([*make, f"-j{os.cpu_count() or 1}", system.kernel_image]), "building the kernel")
+        jobs = os.cpu_count() or 1
+        _say(f"{label} 3/3: building {system.kernel_image} (make -j{jobs}; a progress line every {PROGRESS_S:.0f} s)")
+        files = _make_with_progress([*make, f"-j{jobs}", system.kernel_image], label)
         final = (work / "obj" / ".config").read_text(encoding="utf-8")
         dropped = dropped_options(system.kernel_config.read_text(encoding="utf-8"), final)
         if dropped:
@@ -157,9 +192,45 @@ def _build(target: Target, system: System, cache: Path, directory: Path, tarball
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    print(f"built the guest kernel for {target.name} in {build_s:.0f} s: {directory / system.kernel_image}",
-          file=sys.stderr, flush=True)
+    _say(f"built the guest kernel for {target.name} in {build_s:.0f} s ({files} files compiled): "
+         f"{directory / system.kernel_image}")
     return Kernel(directory / system.kernel_image, key, build_s)
+
+
+class MakeProgress:
+    """Condenses kbuild's short log ("  CC      kernel/fork.o" lines on stdout) into one line every
+    ``every_s`` seconds: how many files are compiled and how long it has run."""
+
+    def __init__(self, label: str, every_s: float = PROGRESS_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.label, self.every_s, self.clock = label, every_s, clock
+        self.files = 0
+        self.start = self._last = clock()
+        self._partial = b""
+
+    def feed(self, chunk: bytes) -> None:
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        self.files += sum(1 for line in lines if _COMPILED.match(line))
+        now = self.clock()
+        if now - self._last >= self.every_s:
+            self._last = now
+            _say(f"{self.label}: still building, {self.files} files compiled, {now - self.start:.0f} s")
+
+
+def _make_with_progress(argv: list[str | Path], label: str) -> int:
+    """Run the build's make with its output condensed; the number of files it compiled."""
+    echo(argv)
+    progress = MakeProgress(label)
+    ran = pump([str(a) for a in argv], BUILD_TIMEOUT_S, out=progress.feed)
+    if ran.returncode is None:
+        raise BuildError(f"building the kernel took more than {BUILD_TIMEOUT_S / 3600:.0f} hours and was stopped")
+    _check(subprocess.CompletedProcess(argv, ran.returncode, ran.stdout, ran.stderr), "building the kernel")
+    return progress.files
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _check(result: subprocess.CompletedProcess[bytes], what: str) -> None:

@@ -4,7 +4,8 @@ Like QEMU's own ``python/qemu/machine/machine.py``: the machine starts paused (`
 QMP monitor connecting to a socket we listen on; ``run`` issues ``cont``, waits for the
 ``SHUTDOWN`` event (the guest powered off, or rebooted: ``-no-reboot`` turns a reboot, which is
 what a kernel panic does with ``panic=-1``, into a shutdown), then ``quit``s. Leaving the context
-always kills what is left of QEMU and removes the working folder.
+always kills what is left of QEMU and removes the working folder. While the guest runs, ``run``
+calls its ``watch`` callback every POLL_S seconds (the caller passes the guest's output on).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -64,11 +66,12 @@ class Machine:
     def qemu_log(self) -> Path:
         return self.workdir / "qemu.log"
 
-    def run(self, timeout: float) -> Shutdown:
-        """Start QEMU, let the guest run until it shuts down or ``timeout`` seconds pass, quit."""
-        return asyncio.run(self._session(timeout))
+    def run(self, timeout: float, watch: Callable[[], None] | None = None) -> Shutdown:
+        """Start QEMU, let the guest run until it shuts down or ``timeout`` seconds pass, quit;
+        ``watch`` is called every POLL_S seconds meanwhile (an exception from it ends the run)."""
+        return asyncio.run(self._session(timeout, watch or (lambda: None)))
 
-    async def _session(self, timeout: float) -> Shutdown:
+    async def _session(self, timeout: float, watch: Callable[[], None]) -> Shutdown:
         socket_path = self._socket_dir / "qmp.sock"
         qmp = QMPClient(self.name)
         await qmp.start_server(str(socket_path))
@@ -82,10 +85,13 @@ class Machine:
             with qmp.listener("SHUTDOWN") as listener:
                 start = time.monotonic()
                 await qmp.execute("cont")
-                reason = await self._wait_shutdown(listener, start + timeout)
+                reason = await self._wait_shutdown(listener, start + timeout, watch)
                 wall = time.monotonic() - start
             await self._quit(qmp)
             return Shutdown(reason, wall)
+        except BaseException:
+            self._kill()  # at once: nothing more is wanted from this machine
+            raise
         finally:
             try:
                 await qmp.disconnect()
@@ -116,11 +122,12 @@ class Machine:
             self._wait_exit(2.0)
             raise RunError(f"{self.argv[0]} did not start: {self._last_log_line()}") from None
 
-    async def _wait_shutdown(self, listener: object, deadline: float) -> str | None:
+    async def _wait_shutdown(self, listener: object, deadline: float, watch: Callable[[], None]) -> str | None:
         from qemu.qmp.events import EventListener
 
         assert isinstance(listener, EventListener)
         while time.monotonic() < deadline:
+            watch()
             if not self._alive():
                 raise RunError(f"{self.argv[0]} exited while the guest ran: {self._last_log_line()}")
             try:
