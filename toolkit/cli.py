@@ -162,7 +162,7 @@ def run_qemu(
     verify: Annotated[bool, typer.Option("--verify", help="compare with the NumPy reference; exit 7 on mismatch")] = False,
     quant: Annotated[Optional[str], typer.Option("--quant", help="convert the matrices to f32, q8_0 or q4_0 first (default: as the file is)")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="worker threads (default: the target's hardware threads)")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="seconds before the run is abandoned")] = 600.0,
+    timeout: Annotated[float, typer.Option("--timeout", help="seconds before the run is stopped (exit 8; what it printed stays)")] = 600.0,
     system: Annotated[bool, typer.Option("--system", help="boot the target's machine under full-system QEMU (RAM as the target's) instead of user mode")] = False,
     chat: Annotated[bool, typer.Option("--chat", help="chat with a ChatML model: one turn from -i (or stdin), a conversation when stdin is a terminal")] = False,
     system_prompt: Annotated[Optional[str], typer.Option("--system-prompt", help="with --chat: the system prompt (default: the model's template's)")] = None,
@@ -333,14 +333,6 @@ def _verify(model: Model, options: GenerateOptions, stdout: bytes) -> None:
     say(outcome.message)
 
 
-def _stdout_gone() -> None:
-    """The reader of our stdout went away: end quietly with status 0, as `yes | head` does, and
-    keep Python from complaining about the unflushed rest when it exits."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(0)
-
-
 def program_stdout() -> BinaryIO:
     """Our stdout for the program's text; InputError (exit 3) before any work when it is closed."""
     if sys.stdout is None or not _writable_fd(sys.stdout):
@@ -379,7 +371,10 @@ def main() -> None:
     try:
         result = app(standalone_mode=False)
     except BrokenPipeError:
-        _stdout_gone()  # `ppc-llm ... | head`: the reader has all it wanted
+        from .emulate import silence_stdout
+
+        silence_stdout()  # `ppc-llm bench ... | head`: the reader has all it wanted; exit 0 as `yes | head`
+        sys.exit(0)
     except ToolkitError as exc:
         if _state["debug"]:
             traceback.print_exc()
