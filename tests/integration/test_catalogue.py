@@ -16,15 +16,14 @@ import os
 import shutil
 import struct
 import subprocess
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers import CATALOGUE
+from tests.helpers import CATALOGUE, catalogue_case
 from toolkit import format as fmt
 from toolkit import fuzz
 from toolkit.emulate import run_user
@@ -39,15 +38,7 @@ TOKENIZER = CHECKPOINT.with_name("tok512.bin")
 PREVIOUS = fmt.MAGIC + b"previous output, must survive\n"  # ppc-llm's magic: an output it may replace
 
 
-@contextmanager
-def case(label: str) -> Iterator[None]:
-    """Record the row's outcome in the catalogue (printed at the end of the run)."""
-    ok = False
-    try:
-        yield
-        ok = True
-    finally:
-        CATALOGUE[label] = ok
+case = catalogue_case  # each row: `with case(label):`
 
 
 # ------------------------------------------------------------------------------------------------

@@ -17,13 +17,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers import CATALOGUE
+from tests.helpers import catalogue_case
 from toolkit import format as fmt
 from toolkit.models.llama2c import parse_tokenizer
 from toolkit.outputs import OWNER_FILE
@@ -37,14 +37,8 @@ TOKENIZER = DATA / "tok512.bin"
 REPO = Path(__file__).resolve().parents[2]
 
 
-@contextmanager
-def case(label: str) -> Iterator[None]:
-    ok = False
-    try:
-        yield
-        ok = True
-    finally:
-        CATALOGUE[f"trust/{label}"] = ok
+def case(label: str) -> AbstractContextManager[None]:
+    return catalogue_case(f"trust/{label}")
 
 
 def tree(folder: Path) -> dict[str, tuple[int, bytes | str]]:
