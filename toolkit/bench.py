@@ -32,7 +32,7 @@ from .emulate import run_user
 from .errors import RunError, UsageError
 from .fsutil import sha256_bytes
 from .models import Model, ModelConfig, Tokenizer
-from .models.llama2c import read_checkpoint, read_tokenizer
+from .models.llama2c import read_bytes, read_checkpoint, read_tokenizer
 from .resources import default_checkpoint, default_tokenizer
 from .targets import BenchModel, Target
 from .toolchain import cached_build
@@ -120,8 +120,8 @@ def bench_model(shape: str, tokenizer: Path | None) -> tuple[Model, str]:
     if not path.exists():
         raise UsageError(f"--shape {shape}: neither a known shape nor a file",
                          f"known shapes: {', '.join(shapes)}")
-    model = fmt.read_any(path, tokenizer)
-    return model, sha256_bytes(path.read_bytes())[:16]
+    data = read_bytes(path, "checkpoint")  # read once: the model and its key
+    return fmt.parse_any(data, path, tokenizer), sha256_bytes(data)[:16]
 
 
 def forced_prompt(model: Model, positions: int) -> bytes:
