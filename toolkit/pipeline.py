@@ -13,7 +13,8 @@ from .errors import InputError, RunError, UsageError
 from .fsutil import sha256_bytes
 from .limits import LIMITS
 from .models import Model, gguf
-from .models.llama2c import default_tokenizer_for, parse_checkpoint, parse_config, parse_tokenizer, read_bytes
+from .models.llama2c import (default_tokenizer_for, parse_checkpoint, parse_config, parse_tokenizer, read_bytes,
+                             read_tokenizer_bytes)
 from .targets import Target
 
 
@@ -86,7 +87,7 @@ def converted_for(target: Target, checkpoint: Path, tokenizer: Path | None, cach
         raise InputError(f"{checkpoint}: not a model file")  # (parse_any raised already)
     config = parse_config(data, str(checkpoint))
     tokenizer = tokenizer or default_tokenizer_for(config, str(checkpoint))
-    tok = read_bytes(tokenizer, "tokenizer", config.vocab_size)
+    tok = read_tokenizer_bytes(tokenizer, config.vocab_size)
     return _cached_model(cache, checkpoint, [data, tok], target.endian, quant or "f32",
                          lambda: parse_checkpoint(data, str(checkpoint), parse_tokenizer(tok, str(tokenizer))))
 

@@ -23,14 +23,17 @@ MAX_VOCAB = 1 << 24  # ModelConfig.validate's bound
 LLAMA2_VOCAB = 32000  # stories15M / 42M / 110M: the bundled tokenizer.bin
 
 
-def read_bytes(path: Path, what: str, vocab_size: int = MAX_VOCAB) -> bytes:
-    """Read a whole input file once (a pipe or device too, bounded by its format: a model by its
-    header, a tokenizer by its token length and ``vocab_size``), OS errors as one-line InputErrors."""
-    if what == "tokenizer":
-        return read_input(path, what, lambda head: tokenizer_bound(head, str(path), vocab_size))
+def read_bytes(path: Path, what: str) -> bytes:
+    """Read a whole model file once (a pipe or device too, bounded by the size its header
+    allows), OS errors as one-line InputErrors."""
     from ..format import model_bound
 
     return read_input(path, what, lambda head: model_bound(head, str(path)))
+
+
+def read_tokenizer_bytes(path: Path, vocab_size: int = MAX_VOCAB) -> bytes:
+    """Read a tokenizer.bin once (a stream bounded by its token length and ``vocab_size``)."""
+    return read_input(path, "tokenizer", lambda head: tokenizer_bound(head, str(path), vocab_size))
 
 
 def tokenizer_bound(head: bytes, source: str, vocab_size: int = MAX_VOCAB) -> int:
@@ -115,7 +118,7 @@ def parse_checkpoint(data: bytes, source: str, tokenizer: Tokenizer) -> Model:
 
 
 def read_tokenizer(path: Path, vocab_size: int = MAX_VOCAB) -> Tokenizer:
-    data = read_bytes(path, "tokenizer", vocab_size)
+    data = read_tokenizer_bytes(path, vocab_size)
     return parse_tokenizer(data, str(path))
 
 
