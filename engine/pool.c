@@ -1,5 +1,4 @@
-/* pool.c: the worker pool (POSIX threads where the target has more than one hardware thread).
- * Generated for target "{{ target.name }}". */
+/* pool.c: the worker pool (POSIX threads where the target has more than one hardware thread). */
 #include "ppcllm_config.h"
 #if PPCLLM_THREADS && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200112L

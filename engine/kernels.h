@@ -1,5 +1,5 @@
 /* kernels.h: the compute kernels. Each SIMD kernel has a scalar reference that it matches bit
- * for bit (ppcllm-kerneltest checks every pair). Generated for target "{{ target.name }}". */
+ * for bit (ppcllm-kerneltest checks every pair). */
 #ifndef PPCLLM_KERNELS_H
 #define PPCLLM_KERNELS_H
 

@@ -1,5 +1,5 @@
 /* pool.h: a small worker pool that splits a task into parts, one per thread.
- * Generated for target "{{ target.name }}". Workers sleep on a condition variable between tasks
+ * Workers sleep on a condition variable between tasks
  * (no spinning). Without PPCLLM_THREADS the pool is a stub that runs everything on the caller. */
 #ifndef PPCLLM_POOL_H
 #define PPCLLM_POOL_H
