@@ -75,8 +75,7 @@ void ppcllm_matvec_blk_altivec(float *out, const ppcllm_fvec *x, const unsigned 
                                int dtype);
 #endif
 
-#if PPCLLM_SIMD_ALTIVEC && PPCLLM_SIMD_RUNTIME
-/* The kernels in use, chosen by ppcllm_select_kernels() from the CPU's features. */
+/* A set of kernels: the scalar references, or a SIMD set with the same results. */
 typedef struct ppcllm_kernel_set {
     void (*matmul)(float *xout, const float *x, const float *w, int n, int d);
     void (*q8_0)(float *out, const ppcllm_qvec *x, const unsigned char *codes, const ppcllm_u16 *scales,
@@ -87,27 +86,9 @@ typedef struct ppcllm_kernel_set {
                 const ppcllm_u16 *mins, int groups, int rows, int dtype);
     const char *name;
 } ppcllm_kernel_set;
-extern ppcllm_kernel_set ppcllm_kernels;
-void ppcllm_select_kernels(void);
-#define ppcllm_matmul ppcllm_kernels.matmul
-#define ppcllm_matvec_q8_0 ppcllm_kernels.q8_0
-#define ppcllm_matvec_q4_0 ppcllm_kernels.q4_0
-#define ppcllm_matvec_blk ppcllm_kernels.blk
-#define PPCLLM_MATMUL_KERNEL ppcllm_kernels.name
-#elif PPCLLM_SIMD_ALTIVEC
-#define ppcllm_select_kernels() ((void)0)
-#define ppcllm_matmul ppcllm_matmul_altivec
-#define ppcllm_matvec_q8_0 ppcllm_matvec_q8_0_altivec
-#define ppcllm_matvec_q4_0 ppcllm_matvec_q4_0_altivec
-#define ppcllm_matvec_blk ppcllm_matvec_blk_altivec
-#define PPCLLM_MATMUL_KERNEL "altivec"
-#else
-#define ppcllm_select_kernels() ((void)0)
-#define ppcllm_matmul ppcllm_matmul_scalar
-#define ppcllm_matvec_q8_0 ppcllm_matvec_q8_0_scalar
-#define ppcllm_matvec_q4_0 ppcllm_matvec_q4_0_scalar
-#define ppcllm_matvec_blk ppcllm_matvec_blk_scalar
-#define PPCLLM_MATMUL_KERNEL "scalar"
-#endif
+
+/* The set this machine runs (kernels_select.c): chosen at build time, or with PPCLLM_SIMD_RUNTIME
+ * from the CPU's features each call. A constant table: nothing global changes. */
+const ppcllm_kernel_set *ppcllm_kernels(void);
 
 #endif /* PPCLLM_KERNELS_H */

@@ -5,43 +5,6 @@
 
 #include <math.h>
 #include <string.h>
-#if PPCLLM_SIMD_ALTIVEC && PPCLLM_SIMD_RUNTIME && defined(__linux__)
-#include <sys/auxv.h> /* getauxval (glibc 2.16+) */
-#elif PPCLLM_SIMD_ALTIVEC && PPCLLM_SIMD_RUNTIME && defined(__APPLE__)
-#include <sys/types.h>
-#include <sys/sysctl.h>
-#endif
-
-#if PPCLLM_SIMD_ALTIVEC && PPCLLM_SIMD_RUNTIME
-ppcllm_kernel_set ppcllm_kernels = {ppcllm_matmul_scalar, ppcllm_matvec_q8_0_scalar, ppcllm_matvec_q4_0_scalar,
-                                    ppcllm_matvec_blk_scalar, "scalar"};
-
-/* Whether this CPU executes AltiVec: the kernel says so in the auxiliary vector on Linux
- * (AT_HWCAP, PPC_FEATURE_HAS_ALTIVEC), sysctl on Mac OS X; elsewhere assume it does not. */
-static int ppcllm_cpu_has_altivec(void)
-{
-#if defined(__linux__) && defined(AT_HWCAP)
-    return (getauxval(AT_HWCAP) & 0x10000000UL) != 0;
-#elif defined(__APPLE__)
-    int has = 0;
-    size_t len = sizeof has;
-    return sysctlbyname("hw.optional.altivec", &has, &len, NULL, 0) == 0 && has != 0;
-#else
-    return 0;
-#endif
-}
-
-void ppcllm_select_kernels(void)
-{
-    if (ppcllm_cpu_has_altivec()) {
-        ppcllm_kernels.matmul = ppcllm_matmul_altivec;
-        ppcllm_kernels.q8_0 = ppcllm_matvec_q8_0_altivec;
-        ppcllm_kernels.q4_0 = ppcllm_matvec_q4_0_altivec;
-        ppcllm_kernels.blk = ppcllm_matvec_blk_altivec;
-        ppcllm_kernels.name = "altivec";
-    }
-}
-#endif
 
 float ppcllm_half_to_float(ppcllm_u16 h)
 {

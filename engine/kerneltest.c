@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const ppcllm_kernel_set *kernels; /* the set under test: what the engine would run */
+
 /* a deterministic generator (xorshift32) for weights in [-1, 1) with varied magnitudes */
 static ppcllm_u32 rng_state = 2463534242u;
 
@@ -51,9 +53,9 @@ static int check_matmul(int n, int d, int offset)
         x[i] = next_value() * 4.0f;
     }
     ppcllm_matmul_scalar(a, x, w, n, d);
-    ppcllm_matmul(b, x, w, n, d);
+    kernels->matmul(b, x, w, n, d);
     ok = memcmp(a, b, (size_t)d * sizeof(float)) == 0;
-    printf("matmul %s n=%d d=%d offset=%d: %s\n", PPCLLM_MATMUL_KERNEL, n, d, offset,
+    printf("matmul %s n=%d d=%d offset=%d: %s\n", kernels->name, n, d, offset,
            ok ? "bit-identical" : "MISMATCH");
     free(rw);
     free(rx);
@@ -100,13 +102,13 @@ static int check_matvec(int cols, int rows, int q4)
     }
     if (q4) {
         ppcllm_matvec_q4_0_scalar(out, &a, codes, scales, groups, rows);
-        ppcllm_matvec_q4_0(out + rows, &a, codes, scales, groups, rows);
+        kernels->q4_0(out + rows, &a, codes, scales, groups, rows);
     } else {
         ppcllm_matvec_q8_0_scalar(out, &a, codes, scales, groups, rows);
-        ppcllm_matvec_q8_0(out + rows, &a, codes, scales, groups, rows);
+        kernels->q8_0(out + rows, &a, codes, scales, groups, rows);
     }
     ok = memcmp(out, out + rows, (size_t)rows * sizeof(float)) == 0;
-    printf("matvec %s %s cols=%d rows=%d: %s\n", q4 ? "q4_0" : "q8_0", PPCLLM_MATMUL_KERNEL, cols, rows,
+    printf("matvec %s %s cols=%d rows=%d: %s\n", q4 ? "q4_0" : "q8_0", kernels->name, cols, rows,
            ok ? "bit-identical" : "MISMATCH");
     for (k = 0; k < 8; k++) {
         free(raws[k]);
@@ -148,9 +150,9 @@ static int check_blk(int cols, int rows, int dtype)
     }
     ppcllm_prepare_fvec(&a, x, cols);
     ppcllm_matvec_blk_scalar(out, &a, codes, scales, mins, groups, rows, dtype);
-    ppcllm_matvec_blk(out + rows, &a, codes, scales, mins, groups, rows, dtype);
+    kernels->blk(out + rows, &a, codes, scales, mins, groups, rows, dtype);
     ok = memcmp(out, out + rows, (size_t)rows * sizeof(float)) == 0;
-    printf("matvec %s 16-bit-activation %s cols=%d rows=%d: %s\n", names[dtype], PPCLLM_MATMUL_KERNEL, cols, rows,
+    printf("matvec %s 16-bit-activation %s cols=%d rows=%d: %s\n", names[dtype], kernels->name, cols, rows,
            ok ? "bit-identical" : "MISMATCH");
     for (k = 0; k < 11; k++) {
         free(raws[k]);
@@ -169,7 +171,7 @@ int main(void)
         {64, 64, 1}, {64, 9, 2}, {1, 1, 0}, {3, 4, 0},
     };
     int i, passed = 0, failed = 0;
-    ppcllm_select_kernels();
+    kernels = ppcllm_kernels();
     for (i = 0; i < (int)(sizeof shapes / sizeof shapes[0]); i++) {
         if (check_matmul(shapes[i][0], shapes[i][1], shapes[i][2])) {
             passed++;

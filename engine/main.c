@@ -9,7 +9,6 @@
 #define _XOPEN_SOURCE 600 /* gettimeofday */
 #endif
 #include "ppcllm.h"
-#include "kernels.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -156,9 +155,7 @@ static int parse_args(int argc, char **argv, cli_args *args)
     args->ctx = 0;
     args->show_ids = 0;
     args->have_prompt = 0;
-    args->opt.temperature = 1.0f;
-    args->opt.topp = 0.9f;
-    args->opt.steps = 256;
+    ppcllm_options_init(&args->opt); /* temperature 1, top-p 0.9, 256 steps */
     args->seed = 0;
     args->threads = PPCLLM_DEFAULT_THREADS;
     for (i = 2; i < argc; i += 2) {
@@ -491,7 +488,7 @@ int main(int argc, char **argv)
         long end = time_in_ms();
         double ms = (double)(end - stats.start);
         fprintf(stderr, "achieved tok/s: %f (%s kernel, %d thread%s, target %s)\n",
-                ms > 0 ? (positions - 1) / ms * 1000.0 : 0.0, PPCLLM_MATMUL_KERNEL, ppcllm_get_threads(m),
+                ms > 0 ? (positions - 1) / ms * 1000.0 : 0.0, ppcllm_kernel_name(m), ppcllm_get_threads(m),
                 ppcllm_get_threads(m) == 1 ? "" : "s", PPCLLM_TARGET_NAME);
     }
     print_memory();

@@ -48,7 +48,10 @@ typedef struct ppcllm_error {
     char message[PPCLLM_ERRMSG_SIZE];
 } ppcllm_error;
 
+/* Run options. Set them up with ppcllm_options_init (which fills size and the defaults), then
+ * change the fields wanted: later versions add fields at the end, and size tells them apart. */
 typedef struct ppcllm_options {
+    size_t size;       /* sizeof(ppcllm_options), set by ppcllm_options_init */
     float temperature; /* 0 = greedy; must be >= 0 */
     float topp;        /* nucleus sampling in [0, 1]; 0 or 1 samples the full distribution */
     ppcllm_u64 seed;   /* xorshift64* state; must not be 0 */
@@ -60,6 +63,9 @@ typedef struct ppcllm_info {
 } ppcllm_info;
 
 typedef struct ppcllm_model ppcllm_model;
+
+/* size and the defaults: temperature 1, top-p 0.9, seed 1, 256 steps */
+void ppcllm_options_init(ppcllm_options *opt);
 
 /* Open a model. alloc may be NULL (the C library's realloc/free). On success *out owns
  * everything; on failure *out is NULL, nothing is leaked and err says why. */
@@ -94,6 +100,8 @@ ppcllm_status ppcllm_set_context(ppcllm_model *m, int ctx, ppcllm_error *err);
 ppcllm_status ppcllm_set_threads(ppcllm_model *m, int threads, ppcllm_error *err);
 int ppcllm_get_threads(const ppcllm_model *m);
 void ppcllm_get_info(const ppcllm_model *m, ppcllm_info *info);
+/* The matrix kernels this model runs with ("scalar" or "altivec"). */
+const char *ppcllm_kernel_name(const ppcllm_model *m);
 void ppcllm_close(ppcllm_model *m);
 const char *ppcllm_status_name(ppcllm_status status);
 

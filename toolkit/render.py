@@ -1,6 +1,8 @@
-"""Render the C sources for a target from ``templates/`` (Jinja2, StrictUndefined).
+"""The C sources for a target: the engine's plain files from ``engine/`` as they are, and the one
+file that varies per target, ``ppcllm_config.h``, rendered from ``templates/`` (Jinja2,
+StrictUndefined).
 
-Templates receive a small context built here; any decision is made in Python, not in a template.
+The template receives a small context built here; any decision is made in Python, not in a template.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import jinja2
 from . import __version__, format as fmt
 from .limits import c_macros
 from .fsutil import sha256_bytes
-from .resources import templates_dir
+from .resources import engine_dir, templates_dir
 from .targets import Target
 
 
@@ -65,34 +67,43 @@ def _context(target: Target) -> dict[str, object]:
                 "name_bytes": fmt.NAME_BYTES, "bom": fmt.BOM, "dtype_f32": fmt.DTYPE_F32,
                 "dtype_bytes": fmt.DTYPE_BYTES, "dtype_q8_0": fmt.DTYPE_Q8_0, "dtype_q4_0": fmt.DTYPE_Q4_0,
                 "dtype_f16": fmt.DTYPE_F16, "dtype_q4_1": fmt.DTYPE_Q4_1,
-                "tokenizer_bpe": fmt.TOKENIZER_BPE, "flag_float_activations": fmt.FLAG_FLOAT_ACTIVATIONS,
+                "tokenizer_llama2c": fmt.TOKENIZER_LLAMA2C, "tokenizer_bpe": fmt.TOKENIZER_BPE, "flag_float_activations": fmt.FLAG_FLOAT_ACTIVATIONS,
                 "flag_chatml": fmt.FLAG_CHATML, "default_ctx": DEFAULT_CTX},
         "limits": c_macros(target.hardware_threads),
     }
 
 
+CONFIG_HEADER = "ppcllm_config.h"  # rendered from templates/ppcllm_config.h.j2
+HEADERS = ("ppcllm.h", "internal.h", "tokenizer.h", "kernels.h", "pool.h")
+# the engine library, linked into every program that opens a model (main.c, the fuzz harnesses)
+ENGINE_SOURCES = ("util.c", "load.c", "forward.c", "tokenizer.c", "tok_llama2c.c", "tok_bpe.c", "sampler.c",
+                  "generate.c", "ppcllm.c", "pool.c", "kernels_select.c", "kernels_scalar.c")
+
+
+def _simd_kernels(target: Target) -> tuple[str, ...]:
+    return (f"kernels_{target.simd}.c",) if target.has_simd else ()
+
+
 def _file_plan(target: Target) -> list[tuple[str, bool]]:
-    """(output name, uses SIMD flags) for every file this target needs."""
-    plan = [("ppcllm_config.h", False), ("ppcllm.h", False), ("kernels.h", False), ("pool.h", False),
-            ("kernels_scalar.c", False), ("pool.c", False), ("ppcllm.c", False), ("main.c", False)]
+    """(name, uses SIMD flags) for every plain engine file this target needs (the config header aside)."""
+    plan = [(name, False) for name in HEADERS + ENGINE_SOURCES + ("main.c",)]
     if target.has_simd:
-        plan += [(f"kernels_{target.simd}.c", True), ("kerneltest.c", False)]
+        plan += [(name, True) for name in _simd_kernels(target)] + [("kerneltest.c", False)]
     return plan
 
 
 def _programs(target: Target) -> tuple[Program, ...]:
-    kernels = ("kernels_scalar.c",) + ((f"kernels_{target.simd}.c",) if target.has_simd else ())
-    programs = [Program(ENGINE_PROGRAM, ("main.c", "ppcllm.c", "pool.c") + kernels)]
+    kernels = _simd_kernels(target)
+    programs = [Program(ENGINE_PROGRAM, ("main.c",) + ENGINE_SOURCES + kernels)]
     if target.has_simd:
-        programs.append(Program(KERNELTEST_PROGRAM, ("kerneltest.c",) + kernels))
+        programs.append(Program(KERNELTEST_PROGRAM, ("kerneltest.c", "kernels_select.c", "kernels_scalar.c") + kernels))
     return tuple(programs)
 
 
 def render(target: Target) -> RenderedSources:
-    env = _environment()
-    context = _context(target)
-    files = tuple(
-        SourceFile(name, env.get_template(f"{name}.j2").render(context), simd)
-        for name, simd in _file_plan(target)
+    config = _environment().get_template(f"{CONFIG_HEADER}.j2").render(_context(target))
+    engine = engine_dir()
+    files = (SourceFile(CONFIG_HEADER, config, False),) + tuple(
+        SourceFile(name, (engine / name).read_text(encoding="utf-8"), simd) for name, simd in _file_plan(target)
     )
     return RenderedSources(files, _programs(target))

@@ -1,4 +1,4 @@
-"""Where the templates, target profiles and bundled models live (source tree or installed wheel)."""
+"""Where the engine sources, templates, target profiles and bundled models live (source tree or installed wheel)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ def _resource_dir(name: str) -> Path:
 
 def templates_dir() -> Path:
     return _resource_dir("templates")
+
+
+def engine_dir() -> Path:
+    """The engine's plain C sources (``engine/``)."""
+    return _resource_dir("engine")
 
 
 def targets_dir() -> Path:

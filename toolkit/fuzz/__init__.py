@@ -42,7 +42,7 @@ from ..errors import BuildError, ToolMissingError
 from ..fsutil import atomic_write_bytes, sha256_bytes
 from ..models import Model, ModelConfig, Tensor
 from ..models.llama2c import read_checkpoint, read_tokenizer, tokenizer_bytes
-from ..render import render
+from ..render import ENGINE_SOURCES, render
 from ..resources import default_checkpoint, default_tokenizer
 from ..targets import load_target
 
@@ -54,7 +54,6 @@ HARNESSES = {"model": ("fuzz_model.c", ()), "tokenizer": ("fuzz_tokenizer.c", ()
              "bpe_prompt": ("fuzz_prompt.c", ())}
 BPE_LOADERS = ("bpe", "chat", "bpe_prompt")
 BOUNDED_MAX_LEN = 65536  # the in-suite run cuts the 1 MB stories260K seeds: ~100x more executions
-ENGINE_SOURCES = ("ppcllm.c", "pool.c", "kernels_scalar.c")
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all")
 CFLAGS = ("-std=c99", "-g", "-O1", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fno-omit-frame-pointer",
           "-Wno-unused-function")  # harness.h helpers are shared, not all used by each harness

@@ -19,6 +19,7 @@ static ppcllm_status run_once(const unsigned char *file, size_t size, const char
             ppcllm_chat chat;
             ppcllm_options opt;
             size_t printed = 0;
+            ppcllm_options_init(&opt);
             opt.temperature = 1.0f;
             opt.topp = 0.9f;
             opt.seed = 42;

@@ -74,6 +74,7 @@ static void exercise(ppcllm_model *m)
         ppcllm_chat chat;
         ppcllm_options opt;
         size_t printed = 0;
+        ppcllm_options_init(&opt);
         opt.temperature = 0.0f;
         opt.topp = 0.9f;
         opt.seed = 42;

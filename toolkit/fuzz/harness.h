@@ -125,6 +125,7 @@ static ppcllm_status harness_generate(ppcllm_model *m, const char *prompt, int s
     size_t printed = 0;
     int positions = 0;
     ppcllm_status st;
+    ppcllm_options_init(&opt);
     opt.temperature = temperature;
     opt.topp = 0.9f;
     opt.seed = 42;

@@ -1,0 +1,316 @@
+/* generate.c: generation and chat, one loop for both.
+ *
+ * ppcllm_feed describes a stretch of the conversation: tokens to feed from the current position,
+ * then sampling until a stop token (tokenizer.h) or the position limit. Plain generation is one
+ * stretch; each chat turn is one more, continuing from the previous turn's position. A chat
+ * template is data (ppcllm_chat_format): the strings around each role's message and the control
+ * tokens that end a reply, so another template is one more table. */
+#include "internal.h"
+
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* Chat templates                                                                             */
+
+static const ppcllm_chat_format ppcllm_chatml = {
+    "<|im_start|>system\n", "<|im_start|>user\n", "<|im_start|>assistant\n", "<|im_end|>\n",
+    "<|im_start|>", "<|im_end|>", "model file has a chat template but no ChatML tokens",
+};
+
+const ppcllm_chat_format *ppcllm_chat_format_for(ppcllm_u32 flags)
+{
+    return (flags & PPCLLM_FLAG_CHATML) != 0 ? &ppcllm_chatml : NULL;
+}
+
+ppcllm_status ppcllm_chat_prepare(ppcllm_model *m, ppcllm_error *err)
+{
+    const ppcllm_chat_format *f = m->chat.format;
+    const ppcllm_tokenizer *t = &m->tok;
+    if (f == NULL) {
+        return PPCLLM_OK;
+    }
+    m->chat.end_token = t->ops->special_id(t, f->end_marker);
+    if (t->ops->special_id(t, f->start_marker) < 0 || m->chat.end_token < 0) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, f->missing, NULL);
+    }
+    return PPCLLM_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Options                                                                                    */
+
+void ppcllm_options_init(ppcllm_options *opt)
+{
+    opt->size = sizeof *opt;
+    opt->temperature = 1.0f;
+    opt->topp = 0.9f;
+    opt->seed = 1;
+    opt->steps = 256;
+}
+
+static ppcllm_status ppcllm_check_options(const ppcllm_options *opt, ppcllm_error *err)
+{
+    /* compared as floats: a double main.c accepted stays inside the float-rounded range */
+    float t;
+    if (opt->size != sizeof *opt) {
+        return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "options not set up by ppcllm_options_init", NULL);
+    }
+    t = opt->temperature;
+    if (t != 0.0f && !(t >= (float)PPCLLM_MIN_TEMPERATURE && t <= (float)PPCLLM_MAX_TEMPERATURE)) {
+        return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "temperature must be 0 (greedy) or in [" PPCLLM_STRING(
+                           PPCLLM_MIN_TEMPERATURE) ", " PPCLLM_STRING(PPCLLM_MAX_TEMPERATURE) "]", NULL);
+    }
+    if (!(opt->topp >= (float)PPCLLM_MIN_TOPP && opt->topp <= (float)PPCLLM_MAX_TOPP)) {
+        return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "top-p must be in [0, 1]", NULL);
+    }
+    if (opt->seed == 0) {
+        return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "seed must not be 0", NULL);
+    }
+    return PPCLLM_OK;
+}
+
+/* positions a run may reach: opt->steps, or the whole context */
+static int ppcllm_step_limit(const ppcllm_model *m, const ppcllm_options *opt)
+{
+    return opt->steps <= 0 || opt->steps > m->cfg.dims.seq_len ? m->cfg.dims.seq_len : opt->steps;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The generation loop                                                                        */
+
+typedef struct {
+    const int *tokens;  /* fed in order from the current position (n >= 1) */
+    int n;
+    int limit;          /* no position at or past it is run */
+    int echo;           /* 1: each fed token after the first is printed and checked for a stop
+                         * as a sampled one is (llama2.c's prompt); 0: fed silently */
+} ppcllm_feed;
+
+/* Feed f's tokens from *pos, then sample and print until a stop token or f->limit; *pending
+ * receives the last sampled token (not forwarded yet), or -1. */
+static ppcllm_status ppcllm_loop(ppcllm_model *m, const ppcllm_feed *f, int *pos, const ppcllm_options *opt,
+                                 ppcllm_u64 *rng, ppcllm_token_fn on_token, void *ud, int *pending,
+                                 ppcllm_error *err)
+{
+    const ppcllm_tokenizer *t = &m->tok;
+    int i = 0, token = f->tokens[0];
+    *pending = -1;
+    while (*pos < f->limit) {
+        float *logits = ppcllm_forward(m, token, (*pos)++);
+        const char *piece;
+        size_t len;
+        int next;
+        if (i + 1 < f->n) {
+            next = f->tokens[++i];
+            if (!f->echo) {
+                token = next;
+                continue;
+            }
+        } else {
+            next = ppcllm_sample(&m->sampler, logits, opt, rng);
+            *pending = next;
+        }
+        if (ppcllm_tokenizer_is_stop(t, next)) {
+            break;
+        }
+        piece = t->ops->decode(t, token, next, &len);
+        if (on_token != NULL && on_token(ud, next, piece, len) != 0) {
+            return ppcllm_fail(err, PPCLLM_ERR_STOPPED, "generation stopped by the token callback", NULL);
+        }
+        token = next;
+    }
+    return PPCLLM_OK;
+}
+
+/* The tokens of text into a new array (*tokens, freed by the caller) from index `extra` on, room
+ * for strlen(text) + 3 after it. what ("text", "prompt"): the messages' subject; bad_byte: the
+ * message when a byte has no token. */
+static ppcllm_status ppcllm_encode_new(ppcllm_model *m, const char *text, const char *what, const char *bad_byte,
+                                       size_t extra, int **tokens, int *n_tokens, ppcllm_error *err)
+{
+    const ppcllm_tokenizer *t = &m->tok;
+    size_t len = strlen(text), space;
+    size_t need = len > (size_t)-1 - 3 - extra ? 0 : len + 3 + extra; /* BOS, dummy prefix, one spare */
+    int ok = 1;
+    void *work;
+    space = t->ops->encode_space(t, len, &ok);
+    *tokens = (int *)ppcllm_calloc(&m->a, need, sizeof(int));
+    work = ok && space > 0 ? ppcllm_alloc(&m->a, space) : NULL;
+    *n_tokens = 0;
+    if (*tokens == NULL || !ok || (space > 0 && work == NULL) || need == 0) {
+        ppcllm_free(&m->a, *tokens);
+        ppcllm_free(&m->a, work);
+        *tokens = NULL;
+        return ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory encoding the ", what);
+    }
+    ok = t->ops->encode(t, text, work, *tokens + extra, n_tokens);
+    ppcllm_free(&m->a, work);
+    if (!ok) {
+        ppcllm_free(&m->a, *tokens);
+        *tokens = NULL;
+        return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, bad_byte, NULL);
+    }
+    return PPCLLM_OK;
+}
+
+ppcllm_status ppcllm_encode_text(ppcllm_model *m, const char *text, int *tokens, int cap, int *n_tokens,
+                                 ppcllm_error *err)
+{
+    int *all, n;
+    ppcllm_status st = ppcllm_encode_new(m, text, "text", "the text has a byte this model's vocabulary cannot encode", 0, &all, &n, err);
+    if (st != PPCLLM_OK) {
+        return st;
+    }
+    *n_tokens = n;
+    memcpy(tokens, all, (size_t)(n < cap ? n : cap) * sizeof(int));
+    ppcllm_free(&m->a, all);
+    return n <= cap ? PPCLLM_OK : ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "text has more tokens than fit", NULL);
+}
+
+/* Plain generation from the prompt's tokens[0 .. n) (room for one more). Without echo the
+ * prompt is printed first, as typed; an empty prompt starts from BOS (not printed). `steps`
+ * positions in all, the prompt's included. */
+static ppcllm_status ppcllm_run(ppcllm_model *m, int *tokens, int n, const ppcllm_options *opt,
+                                ppcllm_token_fn on_token, void *ud, int *positions, ppcllm_error *err)
+{
+    const ppcllm_tokenizer *t = &m->tok;
+    ppcllm_u64 rng = opt->seed;
+    int steps = ppcllm_step_limit(m, opt);
+    int shown = n == 0 ? 0 : t->add_bos ? n - 1 : n, pending, i;
+    ppcllm_feed f;
+    ppcllm_status st;
+    if (n == 0) {
+        tokens[n++] = t->bos;
+    }
+    for (i = n - shown; !t->echo_prompt && i < n && i < steps; i++) { /* the prompt, as typed */
+        size_t len;
+        const char *piece = t->ops->decode(t, -1, tokens[i], &len);
+        if (on_token != NULL && on_token(ud, tokens[i], piece, len) != 0) {
+            return ppcllm_fail(err, PPCLLM_ERR_STOPPED, "generation stopped by the token callback", NULL);
+        }
+    }
+    f.tokens = tokens;
+    f.n = n;
+    /* without BOS the first token is shown but not counted: as llama2.c counts BOS */
+    f.limit = steps - (shown == n ? 1 : 0);
+    f.echo = t->echo_prompt;
+    *positions = 0;
+    st = ppcllm_loop(m, &f, positions, opt, &rng, on_token, ud, &pending, err);
+    return st;
+}
+
+ppcllm_status ppcllm_generate(ppcllm_model *m, const char *prompt, const ppcllm_options *opt,
+                              ppcllm_token_fn on_token, void *ud, int *positions, ppcllm_error *err)
+{
+    int *tokens = NULL;
+    int n_tokens = 0, ran = 0;
+    ppcllm_status st;
+    if (prompt == NULL) {
+        prompt = "";
+    }
+    st = ppcllm_check_options(opt, err);
+    if (st == PPCLLM_OK) {
+        st = ppcllm_encode_new(m, prompt, "prompt",
+                               "the prompt has a byte this model's vocabulary cannot encode", 0, &tokens, &n_tokens, err);
+    }
+    if (st == PPCLLM_OK) {
+        st = ppcllm_run(m, tokens, n_tokens, opt, on_token, ud, &ran, err);
+    }
+    ppcllm_free(&m->a, tokens);
+    if (positions != NULL) {
+        *positions = ran;
+    }
+    if (st == PPCLLM_OK) {
+        ppcllm_ok(err);
+    }
+    return st;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Chat                                                                                       */
+
+void ppcllm_chat_start(ppcllm_chat *c, ppcllm_u64 seed)
+{
+    c->pos = 0;
+    c->pending = -1;
+    c->rng = seed;
+}
+
+int ppcllm_has_chat(const ppcllm_model *m)
+{
+    return m->chat.format != NULL;
+}
+
+/* The text of one turn in the model's template: the system message on the first turn (when there
+ * is one), else the end of the previous reply; the user's message; the reply's opening. */
+static char *ppcllm_turn_text(ppcllm_model *m, const ppcllm_chat *c, const char *system, const char *user)
+{
+    const ppcllm_chat_format *f = m->chat.format;
+    size_t n_text = strlen(user) + (system != NULL && c->pos == 0 ? strlen(system) : 0) + 128, used = 0;
+    char *text = (char *)ppcllm_alloc(&m->a, n_text);
+    if (text == NULL) {
+        return NULL;
+    }
+    text[0] = '\0';
+    if (c->pos > 0) {
+        ppcllm_append(text, n_text, &used, f->close); /* ends the previous reply */
+    } else if (system != NULL) {
+        ppcllm_append(text, n_text, &used, f->system_open);
+        ppcllm_append(text, n_text, &used, system);
+        ppcllm_append(text, n_text, &used, f->close);
+    }
+    ppcllm_append(text, n_text, &used, f->user_open);
+    ppcllm_append(text, n_text, &used, user);
+    ppcllm_append(text, n_text, &used, f->close);
+    ppcllm_append(text, n_text, &used, f->assistant_open);
+    return text;
+}
+
+/* One turn: the conversation so far continues with the user's message, the reply is printed
+ * through on_token (without the template) and ends at a stop token. */
+ppcllm_status ppcllm_chat_turn(ppcllm_model *m, ppcllm_chat *c, const char *system, const char *user,
+                               const ppcllm_options *opt, ppcllm_token_fn on_token, void *ud, ppcllm_error *err)
+{
+    char *text;
+    int *tokens = NULL, n = 0, carried;
+    ppcllm_feed f;
+    ppcllm_status st;
+    if (m->chat.format == NULL) {
+        return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "this model has no ChatML chat template: ",
+                           "run it without chat mode");
+    }
+    st = ppcllm_check_options(opt, err);
+    if (st != PPCLLM_OK) {
+        return st;
+    }
+    if (c->pos == 0 && system == NULL) {
+        system = m->chat.system; /* the template's default, or none */
+    }
+    carried = c->pending >= 0 && c->pending != m->chat.end_token; /* the reply's last token, cut off
+                                                                   * by the step limit */
+    text = ppcllm_turn_text(m, c, system, user);
+    st = text == NULL ? ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory encoding the ", "chat turn")
+                      : ppcllm_encode_new(m, text, "chat turn", "the chat turn has a byte this model's "
+                                         "vocabulary cannot encode", (size_t)carried, &tokens, &n, err);
+    if (st == PPCLLM_OK) {
+        if (carried) {
+            tokens[0] = c->pending;
+        }
+        f.tokens = tokens;
+        f.n = n + carried;
+        f.limit = ppcllm_step_limit(m, opt);
+        f.echo = 0;
+        if (c->pos + f.n >= f.limit) {
+            st = ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "the conversation no longer fits the context: ",
+                             "start a new one, or allow more positions (-n, -c)");
+        } else {
+            st = ppcllm_loop(m, &f, &c->pos, opt, &c->rng, on_token, ud, &c->pending, err);
+        }
+    }
+    ppcllm_free(&m->a, text);
+    ppcllm_free(&m->a, tokens);
+    if (st == PPCLLM_OK) {
+        ppcllm_ok(err);
+    }
+    return st;
+}

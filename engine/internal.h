@@ -1,0 +1,173 @@
+/* internal.h: the engine's own declarations, shared by its modules and by nothing else (main.c
+ * and every other program use ppcllm.h only).
+ *
+ * The model's state is split the way llama2.c's run.c splits it: the config (from the file's
+ * header), the weights, the run state (activations and KV cache), the tokenizer (tokenizer.h),
+ * the sampler, the worker pool and the chat template, each a struct of its own inside
+ * struct ppcllm_model. Each module owns one part:
+ *
+ *   util.c            allocation through the one hook, status and error messages, byte order
+ *   load.c            the converted file: header, tensor table, tensors, embedded blobs
+ *   forward.c         the run state and the transformer's forward pass
+ *   tokenizer.c       the vocabulary blob and the choice of tokenizer (tokenizer.h)
+ *   tok_llama2c.c     llama2.c's SentencePiece-style tokenizer
+ *   tok_bpe.c         GPT-2 byte-level BPE (GGUF vocabularies)
+ *   sampler.c         llama2.c's sampler
+ *   generate.c        the generation loop, plain and chat (chat templates as data)
+ *   ppcllm.c          the public API's open, close and settings
+ *   kernels_select.c  which kernels run (scalar or SIMD, at build or run time) */
+#ifndef PPCLLM_INTERNAL_H
+#define PPCLLM_INTERNAL_H
+
+#include "ppcllm.h"
+#include "kernels.h"
+#include "pool.h"
+#include "tokenizer.h"
+
+#define PPCLLM_STRING_(x) #x
+#define PPCLLM_STRING(x) PPCLLM_STRING_(x) /* a macro's value as a string literal */
+
+/* ------------------------------------------------------------------------------------------ */
+/* util.c: errors, allocation, byte order                                                     */
+
+/* Append the NUL-terminated src to dst[*used], never past dst[cap - 1]. */
+void ppcllm_append(char *dst, size_t cap, size_t *used, const char *src);
+/* Fill err (when not NULL) with status and msg + detail (detail may be NULL); returns status. */
+ppcllm_status ppcllm_fail(ppcllm_error *err, ppcllm_status status, const char *msg, const char *detail);
+void ppcllm_ok(ppcllm_error *err);
+/* The C library's realloc/free as an allocation hook. */
+void *ppcllm_default_alloc(void *ud, void *ptr, size_t nsize);
+/* a * b, or 0 with *ok cleared when the product does not fit in size_t */
+size_t ppcllm_mul(size_t a, size_t b, int *ok);
+/* PPCLLM_ALIGN-aligned blocks through the allocation hook (NULL when it fails) */
+void *ppcllm_alloc(const ppcllm_allocator *a, size_t n);
+void *ppcllm_calloc(const ppcllm_allocator *a, size_t count, size_t size);
+void ppcllm_free(const ppcllm_allocator *a, void *p);
+int ppcllm_host_is_big(void);
+ppcllm_u32 ppcllm_get_u32(const unsigned char *p, int big);
+ppcllm_u64 ppcllm_get_u64(const unsigned char *p, int big);
+float ppcllm_get_f32(const unsigned char *p, int big);
+/* groups of 32 per row of `cols` values, padded to a multiple of 4 (as toolkit/quant.py) */
+int ppcllm_padded_groups(int cols);
+
+/* ------------------------------------------------------------------------------------------ */
+/* The model                                                                                  */
+
+/* What the file's header says. dims.seq_len is the context allocated, file_seq_len the model's. */
+typedef struct {
+    ppcllm_info dims;
+    int file_seq_len;
+    int shared_classifier;
+    float rope_theta;
+    float norm_eps;
+    ppcllm_u32 quant;      /* dtype of most matrices */
+    ppcllm_u32 tok_kind;   /* PPCLLM_TOKENIZER_LLAMA2C or PPCLLM_TOKENIZER_BPE */
+    ppcllm_u32 flags;      /* PPCLLM_FLAG_* */
+} ppcllm_config;
+
+/* A stack of matrices (one per layer, or just one), f32 or block-quantized. */
+typedef struct {
+    ppcllm_u32 type;        /* PPCLLM_DTYPE_F32, _Q8_0, _Q4_0 or _Q4_1 */
+    int rows, cols;         /* of one matrix */
+    int groups;             /* quantized: groups per row, padded to a multiple of 4 */
+    size_t group_bytes;     /* quantized: bytes of codes per group (32 or 16) */
+    float *f;               /* f32: (stack, rows, cols) */
+    unsigned char *codes;   /* quantized: (stack, rows, groups, group_bytes) */
+    ppcllm_u16 *scales;     /* quantized: fp16 (stack, rows, PPCLLM_SCALE_STRIDE(groups)) */
+    ppcllm_u16 *mins;       /* q4_1: fp16, laid out as scales */
+} ppcllm_weight;
+
+typedef struct {
+    ppcllm_weight tok_embeddings; /* (vocab_size, dim) */
+    float *rms_att;        /* (layer, dim) */
+    ppcllm_weight wq;      /* (layer, dim, n_heads * head_size) */
+    ppcllm_weight wk;      /* (layer, dim, n_kv_heads * head_size) */
+    ppcllm_weight wv;      /* (layer, dim, n_kv_heads * head_size) */
+    ppcllm_weight wo;      /* (layer, n_heads * head_size, dim) */
+    float *rms_ffn;        /* (layer, dim) */
+    ppcllm_weight w1;      /* (layer, hidden_dim, dim) */
+    ppcllm_weight w2;      /* (layer, dim, hidden_dim) */
+    ppcllm_weight w3;      /* (layer, hidden_dim, dim) */
+    float *rms_final;      /* (dim,) */
+    ppcllm_weight wcls;    /* (vocab_size, dim): tok_embeddings when shared */
+} ppcllm_weights;
+
+/* The activations of one position and the KV cache of all. */
+typedef struct {
+    float *x, *xb, *xb2;   /* (dim,) */
+    float *hb, *hb2;       /* (hidden_dim,) */
+    float *q;              /* (dim,) */
+    float *att;            /* (n_heads, seq_len) */
+    float *logits;         /* (vocab_size,) */
+    float *key_cache;      /* (layer, seq_len, kv_dim) */
+    float *value_cache;    /* (layer, seq_len, kv_dim) */
+    ppcllm_qvec qx;        /* the current matmul input, quantized (quantized models) */
+    ppcllm_fvec fx;        /* the current matmul input, 16-bit (float activations) */
+    const float *input;    /* the current matmul input */
+} ppcllm_runstate;
+
+typedef struct {
+    float prob;
+    int index;
+} ppcllm_probidx;
+
+typedef struct {
+    int vocab_size;
+    ppcllm_probidx *probindex; /* (2 * vocab_size,): candidates, then merge-sort scratch */
+} ppcllm_sampler;
+
+typedef struct {
+    ppcllm_pool *pool;     /* NULL: everything on the calling thread */
+    int count;
+} ppcllm_workers;
+
+/* A chat template as data: what opens and closes each role's message (generate.c). */
+typedef struct {
+    const char *system_open, *user_open, *assistant_open;
+    const char *close;     /* ends a message, the assistant's reply included */
+    const char *start_marker, *end_marker; /* control tokens the vocabulary must have; the end
+                                            * marker ends a reply */
+    const char *missing;   /* the message when the vocabulary lacks them */
+} ppcllm_chat_format;
+
+typedef struct {
+    const ppcllm_chat_format *format; /* NULL: the model has no chat template */
+    char *system;          /* the template's default system prompt, or NULL */
+    int end_token;         /* id of format->end_marker */
+} ppcllm_chat_template;
+
+struct ppcllm_model {
+    ppcllm_allocator a;
+    const ppcllm_kernel_set *kernels;
+    ppcllm_config cfg;
+    ppcllm_weights w;
+    ppcllm_runstate s;
+    ppcllm_tokenizer tok;
+    ppcllm_sampler sampler;
+    ppcllm_workers workers;
+    ppcllm_chat_template chat;
+};
+
+/* load.c: header, table, tensors and blobs; the run state allocated */
+ppcllm_status ppcllm_load(ppcllm_model *m, const ppcllm_io *io, ppcllm_error *err);
+void ppcllm_free_weights(ppcllm_model *m);
+
+/* forward.c */
+ppcllm_status ppcllm_alloc_state(ppcllm_model *m, ppcllm_error *err);
+ppcllm_status ppcllm_alloc_cache(ppcllm_model *m, ppcllm_error *err);
+void ppcllm_free_state(ppcllm_model *m);
+void ppcllm_softmax(float *x, int size);
+/* the logits after `token` at position `pos` (the KV cache holds positions 0 .. pos - 1) */
+float *ppcllm_forward(ppcllm_model *m, int token, int pos);
+
+/* sampler.c */
+void ppcllm_sampler_init(ppcllm_sampler *s, const ppcllm_allocator *a, int vocab_size);
+void ppcllm_sampler_free(ppcllm_sampler *s, const ppcllm_allocator *a);
+int ppcllm_sample(ppcllm_sampler *s, float *logits, const ppcllm_options *opt, ppcllm_u64 *rng);
+
+/* generate.c: the chat format the header's flags name (NULL: none); after the tokenizer is
+ * prepared, its control tokens looked up (PPCLLM_ERR_FORMAT when the vocabulary lacks them) */
+const ppcllm_chat_format *ppcllm_chat_format_for(ppcllm_u32 flags);
+ppcllm_status ppcllm_chat_prepare(ppcllm_model *m, ppcllm_error *err);
+
+#endif /* PPCLLM_INTERNAL_H */

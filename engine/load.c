@@ -1,0 +1,564 @@
+/* load.c: the converted model file (layout in toolkit/format.py; PPCLLM_FORMAT_VERSION ties the
+ * two): the header, the tensor table, the tensors and the embedded blobs (the tokenizer's, the
+ * tokenizer kind's, the chat template's).
+ *
+ * The file comes through a read callback, field by field, in the file's declared byte order;
+ * every size is checked against the file before it is trusted. Parsing works on bytes already
+ * in memory (the header, each table entry, each blob), so a loader over mapped bytes can use
+ * the same parsers, and the stored layout depends only on byte order, never on the target. */
+#include "internal.h"
+
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    void **dest;
+    ppcllm_u32 dtype;
+    int ndim;
+    size_t dims[3];
+} ppcllm_want;
+
+typedef struct {
+    char name[PPCLLM_NAME_BYTES + 1];
+    ppcllm_u32 dtype;
+    ppcllm_u32 ndim;
+    ppcllm_u64 dims[3];
+    ppcllm_u64 offset;
+    ppcllm_u64 nbytes;
+} ppcllm_entry;
+
+typedef struct {
+    const ppcllm_io *io;
+    ppcllm_u64 pos;
+    ppcllm_error *err;
+} ppcllm_stream;
+
+static ppcllm_status ppcllm_read(ppcllm_stream *s, void *dst, size_t n)
+{
+    size_t got = s->io->read(s->io->ud, dst, n);
+    s->pos += got;
+    if (got != n) {
+        return ppcllm_fail(s->err, PPCLLM_ERR_IO, "model file ended early (truncated?): ",
+                           "re-create it with `ppc-llm convert`");
+    }
+    return PPCLLM_OK;
+}
+
+static ppcllm_status ppcllm_skip_to(ppcllm_stream *s, ppcllm_u64 offset)
+{
+    unsigned char scratch[256];
+    while (s->pos < offset) {
+        ppcllm_u64 left = offset - s->pos;
+        size_t n = left < sizeof scratch ? (size_t)left : sizeof scratch;
+        ppcllm_status st = ppcllm_read(s, scratch, n);
+        if (st != PPCLLM_OK) {
+            return st;
+        }
+    }
+    return PPCLLM_OK;
+}
+static void ppcllm_free_weight(const ppcllm_allocator *a, ppcllm_weight *w)
+{
+    ppcllm_free(a, w->f);
+    ppcllm_free(a, w->codes);
+    ppcllm_free(a, w->scales);
+    ppcllm_free(a, w->mins);
+}
+
+
+void ppcllm_free_weights(ppcllm_model *m)
+{
+    const ppcllm_allocator *a = &m->a;
+    ppcllm_free_weight(a, &m->w.tok_embeddings);
+    ppcllm_free(a, m->w.rms_att);
+    ppcllm_free_weight(a, &m->w.wq);
+    ppcllm_free_weight(a, &m->w.wk);
+    ppcllm_free_weight(a, &m->w.wv);
+    ppcllm_free_weight(a, &m->w.wo);
+    ppcllm_free(a, m->w.rms_ffn);
+    ppcllm_free_weight(a, &m->w.w1);
+    ppcllm_free_weight(a, &m->w.w2);
+    ppcllm_free_weight(a, &m->w.w3);
+    ppcllm_free(a, m->w.rms_final);
+    if (!m->cfg.shared_classifier) {
+        ppcllm_free_weight(a, &m->w.wcls);
+    }
+}
+
+static ppcllm_status ppcllm_parse_header(ppcllm_model *m, const unsigned char *h, int *big,
+                                         ppcllm_u64 io_size, ppcllm_u32 *n_entries,
+                                         ppcllm_u64 *file_size, ppcllm_error *err)
+{
+    ppcllm_u32 v[7];
+    int i, ok = 1;
+    if (memcmp(h, "PPCLLM\0\0", 8) != 0) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "not a ppc-llm model file (bad magic): ",
+                           "create one with `ppc-llm convert`");
+    }
+    if (ppcllm_get_u32(h + 8, 1) == PPCLLM_BOM) {
+        *big = 1;
+    } else if (ppcllm_get_u32(h + 8, 0) == PPCLLM_BOM) {
+        *big = 0;
+    } else {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file has an invalid byte-order mark: ",
+                           "re-create it with `ppc-llm convert`");
+    }
+    if (*big != ppcllm_host_is_big()) {
+        return ppcllm_fail(err, PPCLLM_ERR_BYTEORDER,
+                           *big ? "model file is big-endian but this machine is little-endian: "
+                                : "model file is little-endian but this machine is big-endian: ",
+                           *big ? "convert it with `ppc-llm convert --endian little`"
+                                : "convert it with `ppc-llm convert --endian big`");
+    }
+    if (ppcllm_get_u32(h + 12, *big) != PPCLLM_FORMAT_VERSION) {
+        return ppcllm_fail(err, PPCLLM_ERR_VERSION,
+                           "model file has another format version than this program reads: ",
+                           "re-create it with this version's `ppc-llm convert`");
+    }
+    if (ppcllm_get_u32(h + 16, *big) != PPCLLM_HEADER_SIZE) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file header size is wrong: ",
+                           "re-create it with `ppc-llm convert`");
+    }
+    {
+        ppcllm_u32 align = ppcllm_get_u32(h + 20, *big);
+        if (align < PPCLLM_ALIGN || align % PPCLLM_ALIGN != 0 || align > 4096u) {
+            return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file tensor alignment is unusable: ",
+                               "re-create it with `ppc-llm convert`");
+        }
+    }
+    *file_size = ppcllm_get_u64(h + 24, *big);
+    if (io_size != 0 && io_size != *file_size) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT,
+                           "model file size differs from the size in its header (truncated?): ",
+                           "re-create it with `ppc-llm convert`");
+    }
+    *n_entries = ppcllm_get_u32(h + 32, *big);
+    if (*n_entries == 0 || *n_entries > PPCLLM_MAX_TENSORS) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file tensor count is out of range", NULL);
+    }
+    for (i = 0; i < 7; i++) {
+        v[i] = ppcllm_get_u32(h + 36 + 4 * i, *big);
+        if (v[i] == 0 || v[i] > (ppcllm_u32)PPCLLM_MAX_DIM) {
+            return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file config value out of range", NULL);
+        }
+    }
+    m->cfg.dims.dim = (int)v[0];
+    m->cfg.dims.hidden_dim = (int)v[1];
+    m->cfg.dims.n_layers = (int)v[2];
+    m->cfg.dims.n_heads = (int)v[3];
+    m->cfg.dims.n_kv_heads = (int)v[4];
+    m->cfg.dims.vocab_size = (int)v[5];
+    m->cfg.dims.seq_len = (int)v[6];
+    m->cfg.shared_classifier = ppcllm_get_u32(h + 64, *big) != 0;
+    m->cfg.rope_theta = ppcllm_get_f32(h + 68, *big);
+    m->cfg.norm_eps = ppcllm_get_f32(h + 72, *big);
+    m->cfg.quant = ppcllm_get_u32(h + 76, *big);
+    m->cfg.tok_kind = ppcllm_get_u32(h + 80, *big);
+    m->cfg.flags = ppcllm_get_u32(h + 84, *big);
+    if (m->cfg.tok_kind > PPCLLM_TOKENIZER_BPE ||
+        (m->cfg.flags & ~(PPCLLM_FLAG_FLOAT_ACTIVATIONS | PPCLLM_FLAG_CHATML)) != 0) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file has an unknown tokenizer kind or flags: ",
+                           "re-create it with this version's `ppc-llm convert`");
+    }
+    if (m->cfg.quant != PPCLLM_DTYPE_F32 && m->cfg.quant != PPCLLM_DTYPE_Q8_0 && m->cfg.quant != PPCLLM_DTYPE_Q4_0 &&
+        m->cfg.quant != PPCLLM_DTYPE_Q4_1) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file has an unknown weight quantization: ",
+                           "re-create it with `ppc-llm convert`");
+    }
+    if (m->cfg.quant == PPCLLM_DTYPE_Q4_1 && (m->cfg.flags & PPCLLM_FLAG_FLOAT_ACTIVATIONS) == 0) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file has q4_1 quantization without float activations "
+                           "(GGUF models only): ", "re-create it with `ppc-llm convert`");
+    }
+    if (m->cfg.dims.dim % m->cfg.dims.n_heads != 0 || (m->cfg.dims.dim / m->cfg.dims.n_heads) % 2 != 0 ||
+        m->cfg.dims.n_heads % m->cfg.dims.n_kv_heads != 0 || m->cfg.dims.vocab_size < 3) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file config is inconsistent", NULL);
+    }
+    if (!(m->cfg.rope_theta > 0.0f) || !(m->cfg.norm_eps >= 0.0f) || m->cfg.rope_theta > 1e30f) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file rope theta or norm epsilon invalid", NULL);
+    }
+    /* the KV cache and every weight must be addressable on this machine */
+    ppcllm_mul(ppcllm_mul(ppcllm_mul((size_t)v[2], (size_t)v[6], &ok), (size_t)v[0], &ok),
+               2 * sizeof(float), &ok);
+    if (!ok) {
+        return ppcllm_fail(err, PPCLLM_ERR_NOMEM, "model is too large for this machine's address space", NULL);
+    }
+    return PPCLLM_OK;
+}
+
+static ppcllm_status ppcllm_parse_entry(ppcllm_entry *e, const unsigned char *p, int big,
+                                        ppcllm_u64 min_offset, ppcllm_u64 file_size,
+                                        ppcllm_error *err)
+{
+    ppcllm_u64 count = 1, elsize;
+    ppcllm_u32 i;
+    memcpy(e->name, p, PPCLLM_NAME_BYTES);
+    e->name[PPCLLM_NAME_BYTES] = '\0';
+    e->dtype = ppcllm_get_u32(p + 32, big);
+    e->ndim = ppcllm_get_u32(p + 36, big);
+    e->offset = ppcllm_get_u64(p + 56, big);
+    if (e->ndim < 1 || e->ndim > 3 || e->dtype > PPCLLM_DTYPE_Q4_1) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file tensor entry is malformed: ", e->name);
+    }
+    for (i = 0; i < 3; i++) {
+        e->dims[i] = i < e->ndim ? ppcllm_get_u32(p + 40 + 4 * i, big) : 1;
+        if (e->dims[i] > (ppcllm_u64)1 << 31) {
+            return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file tensor is too large: ", e->name);
+        }
+        if (e->dims[i] != 0 && count > ((ppcllm_u64)1 << 40) / e->dims[i]) { /* product stays < 2^41 */
+            return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file tensor is too large: ", e->name);
+        }
+        count *= e->dims[i];
+    }
+    if (e->dtype == PPCLLM_DTYPE_Q8_0 || e->dtype == PPCLLM_DTYPE_Q4_0 || e->dtype == PPCLLM_DTYPE_Q4_1) {
+        /* codes: rows (all but the last dimension) x padded groups x bytes per group */
+        ppcllm_u64 cols = e->dims[e->ndim - 1];
+        ppcllm_u64 groups = ((cols + PPCLLM_GROUP - 1) / PPCLLM_GROUP + 3) / 4 * 4;
+        elsize = e->dtype == PPCLLM_DTYPE_Q8_0 ? PPCLLM_GROUP : PPCLLM_GROUP / 2;
+        e->nbytes = count / (cols == 0 ? 1 : cols) * groups * elsize;
+    } else {
+        elsize = e->dtype == PPCLLM_DTYPE_F32 ? 4 : e->dtype == PPCLLM_DTYPE_F16 ? 2 : 1;
+        e->nbytes = count * elsize;
+    }
+    if (e->offset < min_offset || e->offset % PPCLLM_ALIGN != 0 || e->offset > file_size ||
+        e->nbytes > file_size - e->offset) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT,
+                           "model file tensor lies outside the file, overlaps or is misaligned: ",
+                           e->name);
+    }
+    return PPCLLM_OK;
+}
+
+static int ppcllm_match(const ppcllm_entry *e, const ppcllm_want *w)
+{
+    int i;
+    if (strcmp(e->name, w->name) != 0 || e->dtype != w->dtype || (int)e->ndim != w->ndim) {
+        return 0;
+    }
+    for (i = 0; i < w->ndim; i++) {
+        if (e->dims[i] != (ppcllm_u64)w->dims[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+/* The "chat" blob: a flag byte (1: a default system prompt follows), the prompt's bytes. */
+static ppcllm_status ppcllm_read_chat(ppcllm_model *m, ppcllm_stream *s, size_t n)
+{
+    unsigned char *blob;
+    ppcllm_status st;
+    if (n < 1 || n > 1u << 20) {
+        return ppcllm_fail(s->err, PPCLLM_ERR_FORMAT, "model file chat data has an invalid size", NULL);
+    }
+    blob = (unsigned char *)ppcllm_alloc(&m->a, n + 1);
+    if (blob == NULL) {
+        return ppcllm_fail(s->err, PPCLLM_ERR_NOMEM, "out of memory loading the chat template", NULL);
+    }
+    st = ppcllm_read(s, blob, n);
+    if (st == PPCLLM_OK && (blob[0] > 1 || memchr(blob + 1, 0, n - 1) != NULL)) {
+        st = ppcllm_fail(s->err, PPCLLM_ERR_FORMAT, "model file chat data is malformed", NULL);
+    }
+    if (st != PPCLLM_OK || blob[0] == 0) {
+        ppcllm_free(&m->a, blob);
+    } else {
+        memmove(blob, blob + 1, n - 1);
+        blob[n - 1] = '\0';
+        m->chat.system = (char *)blob;
+    }
+    m->chat.format = st == PPCLLM_OK ? ppcllm_chat_format_for(m->cfg.flags) : NULL;
+    return st;
+}
+
+/* The tokenizer kind's own blob (e.g. "bpe"): its size checked, then read whole and handed over. */
+static ppcllm_status ppcllm_read_kind_blob(ppcllm_model *m, ppcllm_stream *s, size_t n, int big)
+{
+    ppcllm_tokenizer *t = &m->tok;
+    ppcllm_u32 *words;
+    ppcllm_status st = t->ops->blob_ok(n, s->err);
+    if (st != PPCLLM_OK) {
+        return st;
+    }
+    words = (ppcllm_u32 *)ppcllm_alloc(&m->a, n);
+    if (words == NULL) {
+        return ppcllm_fail(s->err, PPCLLM_ERR_NOMEM, "out of memory loading the ", t->ops->name);
+    }
+    st = ppcllm_read(s, words, n);
+    if (st != PPCLLM_OK) {
+        ppcllm_free(&m->a, words);
+        return st;
+    }
+    return t->ops->take_blob(t, words, n, big, s->err);
+}
+
+/* The "tokenizer" blob (every kind): read whole, parsed, freed. */
+static ppcllm_status ppcllm_read_vocab_blob(ppcllm_model *m, ppcllm_stream *s, size_t n, int big)
+{
+    ppcllm_status st;
+    unsigned char *blob = (unsigned char *)ppcllm_alloc(&m->a, n);
+    if (blob == NULL) {
+        return ppcllm_fail(s->err, PPCLLM_ERR_NOMEM, "out of memory loading the tokenizer", NULL);
+    }
+    st = ppcllm_read(s, blob, n);
+    if (st == PPCLLM_OK) {
+        st = ppcllm_tokenizer_parse(&m->tok, &m->a, blob, n, big, s->err);
+    }
+    ppcllm_free(&m->a, blob);
+    return st;
+}
+
+/* Which blobs of the table were read. */
+typedef struct {
+    int vocab, kind, chat;
+} ppcllm_seen;
+
+/* A bytes entry: the tokenizer's, the tokenizer kind's or the chat template's blob, each once;
+ * anything else is refused (PPCLLM_ERR_ARGUMENT: not a blob this model reads). */
+static ppcllm_status ppcllm_read_blob_entry(ppcllm_model *m, ppcllm_stream *s, const ppcllm_entry *e, int big,
+                                            ppcllm_seen *seen)
+{
+    const char *kind_blob = m->tok.ops->blob;
+    size_t n = (size_t)e->nbytes;
+    if (e->dtype != PPCLLM_DTYPE_BYTES) {
+        return PPCLLM_ERR_ARGUMENT;
+    }
+    if (strcmp(e->name, "tokenizer") == 0 && !seen->vocab) {
+        seen->vocab = 1;
+        return ppcllm_read_vocab_blob(m, s, n, big);
+    }
+    if (kind_blob != NULL && strcmp(e->name, kind_blob) == 0 && !seen->kind) {
+        seen->kind = 1;
+        return ppcllm_read_kind_blob(m, s, n, big);
+    }
+    if (strcmp(e->name, "chat") == 0 && !seen->chat && (m->cfg.flags & PPCLLM_FLAG_CHATML) != 0) {
+        seen->chat = 1;
+        return ppcllm_read_chat(m, s, n);
+    }
+    return PPCLLM_ERR_ARGUMENT;
+}
+
+/* Every blob the header asks for was there. */
+static ppcllm_status ppcllm_check_seen(const ppcllm_model *m, const ppcllm_seen *seen, ppcllm_error *err)
+{
+    if (!seen->vocab) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file has no embedded tokenizer: ",
+                           "re-create it with `ppc-llm convert --tokenizer`");
+    }
+    if (m->tok.ops->blob != NULL && !seen->kind) {
+        char msg[PPCLLM_ERRMSG_SIZE];
+        size_t used = 0;
+        msg[0] = '\0';
+        ppcllm_append(msg, sizeof msg, &used, "model file lacks its ");
+        ppcllm_append(msg, sizeof msg, &used, m->tok.ops->name);
+        ppcllm_append(msg, sizeof msg, &used, " data: ");
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, msg, "re-create it with `ppc-llm convert`");
+    }
+    if ((m->cfg.flags & PPCLLM_FLAG_CHATML) != 0 && !seen->chat) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file lacks its chat template data: ",
+                           "re-create it with `ppc-llm convert`");
+    }
+    return PPCLLM_OK;
+}
+
+static ppcllm_status ppcllm_read_entries(ppcllm_model *m, ppcllm_stream *s, ppcllm_entry *entries,
+                                         ppcllm_u32 n_entries, const ppcllm_want *want, int n_want,
+                                         int big)
+{
+    ppcllm_seen seen = {0, 0, 0};
+    ppcllm_u32 i;
+    int k;
+    for (i = 0; i < n_entries; i++) {
+        const ppcllm_entry *e = &entries[i];
+        ppcllm_status st = ppcllm_skip_to(s, e->offset);
+        if (st != PPCLLM_OK) {
+            return st;
+        }
+        for (k = 0; k < n_want; k++) {
+            if (ppcllm_match(e, &want[k]) && *want[k].dest == NULL) {
+                break;
+            }
+        }
+        if (k < n_want) {
+            *want[k].dest = ppcllm_alloc(&m->a, (size_t)e->nbytes);
+            if (*want[k].dest == NULL) {
+                return ppcllm_fail(s->err, PPCLLM_ERR_NOMEM, "out of memory loading tensor ", e->name);
+            }
+            st = ppcllm_read(s, *want[k].dest, (size_t)e->nbytes);
+        } else if ((st = ppcllm_read_blob_entry(m, s, e, big, &seen)) == PPCLLM_ERR_ARGUMENT) {
+            return ppcllm_fail(s->err, PPCLLM_ERR_FORMAT,
+                               "model file has an unexpected, repeated or wrongly shaped tensor: ", e->name);
+        }
+        if (st != PPCLLM_OK) {
+            return st;
+        }
+    }
+    for (k = 0; k < n_want; k++) {
+        if (*want[k].dest == NULL) {
+            return ppcllm_fail(s->err, PPCLLM_ERR_FORMAT, "model file lacks tensor ", want[k].name);
+        }
+    }
+    return ppcllm_check_seen(m, &seen, s->err);
+}
+
+static void ppcllm_want1(ppcllm_want *w, const char *name, void **dest, ppcllm_u32 dtype, int ndim,
+                         size_t d0, size_t d1, size_t d2)
+{
+    w->name = name;
+    w->dest = dest;
+    w->dtype = dtype;
+    w->ndim = ndim;
+    w->dims[0] = d0;
+    w->dims[1] = d1;
+    w->dims[2] = d2;
+}
+
+/* The dtype of the matrix `name` in the table: its entry's when that is f32 or the header's
+ * quantization, or with float activations (GGUF models, whose blocks mix) any block type; else
+ * the header's, and the entry is refused as wrongly typed when it is read. The run state holds
+ * int8 inputs only for a header quantization, so no other int8 matrix may slip through. */
+static ppcllm_u32 ppcllm_matrix_dtype(const ppcllm_model *m, const ppcllm_entry *entries, ppcllm_u32 n_entries,
+                                      const char *name)
+{
+    ppcllm_u32 i;
+    for (i = 0; i < n_entries; i++) {
+        ppcllm_u32 t = entries[i].dtype;
+        if (strcmp(entries[i].name, name) == 0 &&
+            (t == PPCLLM_DTYPE_F32 || t == m->cfg.quant ||
+             ((m->cfg.flags & PPCLLM_FLAG_FLOAT_ACTIVATIONS) != 0 &&
+              (t == PPCLLM_DTYPE_Q8_0 || t == PPCLLM_DTYPE_Q4_0 || t == PPCLLM_DTYPE_Q4_1)))) {
+            return t;
+        }
+    }
+    return m->cfg.quant; /* anything else: the table check then names the tensor */
+}
+
+/* A matrix stack: f32 values, or quantized codes plus NAME.scales (and NAME.mins for q4_1);
+ * returns entries added. names: NAME, NAME.scales, NAME.mins. */
+static int ppcllm_want_weight(ppcllm_model *m, ppcllm_want *w, ppcllm_weight *dest, const char *const *names,
+                              ppcllm_u32 dtype, size_t stack, int rows, int cols)
+{
+    int ndim = stack > 0 ? 3 : 2;
+    size_t d0 = stack > 0 ? stack : (size_t)rows, d1 = stack > 0 ? (size_t)rows : (size_t)cols;
+    size_t d2 = stack > 0 ? (size_t)cols : 1;
+    (void)m;
+    dest->type = dtype;
+    dest->rows = rows;
+    dest->cols = cols;
+    dest->groups = ppcllm_padded_groups(cols);
+    dest->group_bytes = dtype == PPCLLM_DTYPE_Q8_0 ? PPCLLM_GROUP : PPCLLM_GROUP / 2;
+    if (dtype == PPCLLM_DTYPE_F32) {
+        ppcllm_want1(w, names[0], (void **)&dest->f, PPCLLM_DTYPE_F32, ndim, d0, d1, d2);
+        return 1;
+    }
+    ppcllm_want1(w, names[0], (void **)&dest->codes, dtype, ndim, d0, d1, d2);
+    if (stack > 0) {
+        d2 = (size_t)PPCLLM_SCALE_STRIDE(dest->groups);
+    } else {
+        d1 = (size_t)PPCLLM_SCALE_STRIDE(dest->groups);
+    }
+    ppcllm_want1(w + 1, names[1], (void **)&dest->scales, PPCLLM_DTYPE_F16, ndim, d0, d1, d2);
+    if (dtype != PPCLLM_DTYPE_Q4_1) {
+        return 2;
+    }
+    ppcllm_want1(w + 2, names[2], (void **)&dest->mins, PPCLLM_DTYPE_F16, ndim, d0, d1, d2);
+    return 3;
+}
+
+#define PPCLLM_WEIGHT_NAMES(n) {n, n ".scales", n ".mins"}
+static const char *const ppcllm_names_tok[3] = PPCLLM_WEIGHT_NAMES("tok_embeddings");
+static const char *const ppcllm_names_wq[3] = PPCLLM_WEIGHT_NAMES("wq");
+static const char *const ppcllm_names_wk[3] = PPCLLM_WEIGHT_NAMES("wk");
+static const char *const ppcllm_names_wv[3] = PPCLLM_WEIGHT_NAMES("wv");
+static const char *const ppcllm_names_wo[3] = PPCLLM_WEIGHT_NAMES("wo");
+static const char *const ppcllm_names_w1[3] = PPCLLM_WEIGHT_NAMES("w1");
+static const char *const ppcllm_names_w2[3] = PPCLLM_WEIGHT_NAMES("w2");
+static const char *const ppcllm_names_w3[3] = PPCLLM_WEIGHT_NAMES("w3");
+static const char *const ppcllm_names_wcls[3] = PPCLLM_WEIGHT_NAMES("wcls");
+
+static int ppcllm_wanted(ppcllm_model *m, ppcllm_want *w, const ppcllm_entry *e, ppcllm_u32 ne)
+{
+    size_t L = (size_t)m->cfg.dims.n_layers;
+    int D = m->cfg.dims.dim, H = m->cfg.dims.hidden_dim, V = m->cfg.dims.vocab_size;
+    int K = D / m->cfg.dims.n_heads * m->cfg.dims.n_kv_heads; /* no int overflow: dim % n_heads == 0 */
+    int n = 0;
+#define PPCLLM_DT(names) ppcllm_matrix_dtype(m, e, ne, names[0])
+    n += ppcllm_want_weight(m, w + n, &m->w.tok_embeddings, ppcllm_names_tok, PPCLLM_DT(ppcllm_names_tok), 0, V, D);
+    ppcllm_want1(w + n++, "rms_att", (void **)&m->w.rms_att, PPCLLM_DTYPE_F32, 2, L, (size_t)D, 1);
+    n += ppcllm_want_weight(m, w + n, &m->w.wq, ppcllm_names_wq, PPCLLM_DT(ppcllm_names_wq), L, D, D);
+    n += ppcllm_want_weight(m, w + n, &m->w.wk, ppcllm_names_wk, PPCLLM_DT(ppcllm_names_wk), L, K, D);
+    n += ppcllm_want_weight(m, w + n, &m->w.wv, ppcllm_names_wv, PPCLLM_DT(ppcllm_names_wv), L, K, D);
+    n += ppcllm_want_weight(m, w + n, &m->w.wo, ppcllm_names_wo, PPCLLM_DT(ppcllm_names_wo), L, D, D);
+    ppcllm_want1(w + n++, "rms_ffn", (void **)&m->w.rms_ffn, PPCLLM_DTYPE_F32, 2, L, (size_t)D, 1);
+    n += ppcllm_want_weight(m, w + n, &m->w.w1, ppcllm_names_w1, PPCLLM_DT(ppcllm_names_w1), L, H, D);
+    n += ppcllm_want_weight(m, w + n, &m->w.w2, ppcllm_names_w2, PPCLLM_DT(ppcllm_names_w2), L, D, H);
+    n += ppcllm_want_weight(m, w + n, &m->w.w3, ppcllm_names_w3, PPCLLM_DT(ppcllm_names_w3), L, H, D);
+    ppcllm_want1(w + n++, "rms_final", (void **)&m->w.rms_final, PPCLLM_DTYPE_F32, 1, (size_t)D, 1, 1);
+    if (!m->cfg.shared_classifier) {
+        n += ppcllm_want_weight(m, w + n, &m->w.wcls, ppcllm_names_wcls, PPCLLM_DT(ppcllm_names_wcls), 0, V, D);
+    }
+#undef PPCLLM_DT
+    return n;
+}
+
+
+ppcllm_status ppcllm_load(ppcllm_model *m, const ppcllm_io *io, ppcllm_error *err)
+{
+    unsigned char header[PPCLLM_HEADER_SIZE];
+    unsigned char raw[PPCLLM_ENTRY_SIZE];
+    ppcllm_entry entries[PPCLLM_MAX_TENSORS];
+    ppcllm_want want[32];
+    ppcllm_stream s;
+    ppcllm_u64 file_size = 0, next;
+    ppcllm_u32 n_entries = 0, i;
+    int big = 0, n_want;
+    ppcllm_status st;
+    s.io = io;
+    s.pos = 0;
+    s.err = err;
+    st = ppcllm_read(&s, header, sizeof header);
+    if (st == PPCLLM_OK) {
+        st = ppcllm_parse_header(m, header, &big, io->size, &n_entries, &file_size, err);
+    }
+    if (st != PPCLLM_OK) {
+        return st;
+    }
+    ppcllm_tokenizer_init(&m->tok, m->cfg.tok_kind, m->cfg.dims.vocab_size);
+    next = (ppcllm_u64)PPCLLM_HEADER_SIZE + (ppcllm_u64)n_entries * PPCLLM_ENTRY_SIZE;
+    for (i = 0; i < n_entries; i++) {
+        st = ppcllm_read(&s, raw, sizeof raw);
+        if (st == PPCLLM_OK) {
+            st = ppcllm_parse_entry(&entries[i], raw, big, next, file_size, err);
+        }
+        if (st != PPCLLM_OK) {
+            return st;
+        }
+        if ((ppcllm_u64)(size_t)entries[i].nbytes != entries[i].nbytes) {
+            return ppcllm_fail(err, PPCLLM_ERR_NOMEM, "tensor is too large for this machine: ", entries[i].name);
+        }
+        next = entries[i].offset + entries[i].nbytes;
+    }
+    n_want = ppcllm_wanted(m, want, entries, n_entries);
+    st = ppcllm_read_entries(m, &s, entries, n_entries, want, n_want, big);
+    if (st != PPCLLM_OK) {
+        return st;
+    }
+    if (m->cfg.shared_classifier) {
+        m->w.wcls = m->w.tok_embeddings;
+    }
+    st = ppcllm_set_threads(m, PPCLLM_DEFAULT_THREADS, err);
+    if (st != PPCLLM_OK) {
+        return st;
+    }
+    st = m->tok.ops->prepare(&m->tok, &m->a, err);
+    if (st == PPCLLM_OK) {
+        st = ppcllm_chat_prepare(m, err);
+    }
+    if (st != PPCLLM_OK) {
+        return st;
+    }
+    m->cfg.file_seq_len = m->cfg.dims.seq_len;
+    if (m->cfg.dims.seq_len > PPCLLM_DEFAULT_CTX) {
+        m->cfg.dims.seq_len = PPCLLM_DEFAULT_CTX;
+    }
+    return ppcllm_alloc_state(m, err);
+}
