@@ -30,9 +30,11 @@ static int ppcllm_cpu_has_altivec(void)
 }
 #endif
 
+#if !PPCLLM_SIMD_ALTIVEC || PPCLLM_SIMD_RUNTIME
 static const ppcllm_kernel_set ppcllm_scalar_kernels = {
     ppcllm_matmul_scalar, ppcllm_matvec_q8_0_scalar, ppcllm_matvec_q4_0_scalar, ppcllm_matvec_blk_scalar, "scalar",
 };
+#endif
 
 #if PPCLLM_SIMD_ALTIVEC
 static const ppcllm_kernel_set ppcllm_altivec_kernels = {
