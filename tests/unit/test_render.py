@@ -7,8 +7,9 @@ import re
 import jinja2
 import pytest
 
-from toolkit import format as fmt, render as render_mod
-from toolkit.render import ENGINE_PROGRAM, KERNELTEST_PROGRAM, render
+from toolkit import __version__, format as fmt, render as render_mod
+from toolkit.render import CONFIG_HEADER, ENGINE_PROGRAM, ENGINE_SOURCES, KERNELTEST_PROGRAM, render
+from toolkit.resources import engine_dir, templates_dir
 from toolkit.targets import available_targets, load_target
 
 
@@ -18,6 +19,7 @@ def test_every_target_renders(name: str) -> None:
     sources = render(target)
     names = {f.name for f in sources.files}
     assert {"ppcllm.c", "ppcllm.h", "main.c", "kernels_scalar.c", "ppcllm_config.h"} <= names
+    assert set(ENGINE_SOURCES) <= names
     assert ("kernels_altivec.c" in names) == (target.simd == "altivec")
     programs = {p.name for p in sources.programs}
     assert ENGINE_PROGRAM in programs and (KERNELTEST_PROGRAM in programs) == target.has_simd
@@ -34,10 +36,44 @@ def test_config_header_carries_format_constants() -> None:
 
 
 def test_engine_has_no_exit_and_no_unguarded_extensions() -> None:
+    checked = set()
     for f in render(load_target("xenon")).files:
-        if f.name in ("ppcllm.c", "kernels_scalar.c", "kernels_altivec.c"):
+        if f.name.endswith(".c") and f.name not in ("main.c", "kerneltest.c"):
             assert not re.search(r"\bexit\s*\(", f.text), f.name
             assert "__attribute__" not in f.text and "#pragma" not in f.text
+            checked.add(f.name)
+    assert set(ENGINE_SOURCES) | {"kernels_altivec.c"} == checked
+
+
+def test_engine_files_are_plain_c_and_all_used() -> None:
+    """engine/ holds plain C (no template syntax, no per-target stamp), no file over ~700 lines,
+    and every file in it is part of some target's sources; only the config header is rendered."""
+    on_disk = {p.name for p in engine_dir().iterdir() if p.suffix in (".c", ".h")}
+    used = {f.name for name in ("xenon", "g4", "host") for f in render(load_target(name)).files}
+    assert on_disk == used - {CONFIG_HEADER}
+    for name in on_disk:
+        text = (engine_dir() / name).read_text(encoding="utf-8")
+        assert "{{" not in text and "{%" not in text and "Generated" not in text, name
+        assert text.count("\n") <= 700, name
+    assert sorted(p.name for p in templates_dir().glob("*.j2")) == [f"{CONFIG_HEADER}.j2"]
+
+
+def test_main_uses_only_the_public_header() -> None:
+    text = (engine_dir() / "main.c").read_text(encoding="utf-8")
+    assert re.findall(r'#include "([^"]+)"', text) == ["ppcllm.h"]
+
+
+def test_config_header_carries_the_stamp() -> None:
+    text = {f.name: f.text for f in render(load_target("g3")).files}[CONFIG_HEADER]
+    assert f'#define PPCLLM_ENGINE_VERSION "{__version__}"' in text and '#define PPCLLM_TARGET_NAME "g3"' in text
+
+
+def test_tokenizer_kind_is_tested_in_one_place() -> None:
+    """The header's tokenizer kind picks the operations in tokenizer.c; no other file asks it."""
+    for name in ENGINE_SOURCES:
+        text = (engine_dir() / name).read_text(encoding="utf-8")
+        if name not in ("tokenizer.c", "load.c"):
+            assert "PPCLLM_TOKENIZER_" not in text and "tok_kind" not in text, name
 
 
 def test_rendering_is_reproducible() -> None:
