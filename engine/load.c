@@ -312,29 +312,29 @@ typedef struct {
     int vocab, kind, chat;
 } ppcllm_seen;
 
-/* A bytes entry: the tokenizer's, the tokenizer kind's or the chat template's blob, each once;
- * anything else is refused (PPCLLM_ERR_ARGUMENT: not a blob this model reads). */
-static ppcllm_status ppcllm_read_blob_entry(ppcllm_model *m, ppcllm_stream *s, const ppcllm_entry *e, int big,
-                                            ppcllm_seen *seen)
+/* Read e when it is a blob this model takes (the tokenizer's, the tokenizer kind's, the chat
+ * template's), each once, its status into *st; 0 when e is none of them. */
+static int ppcllm_read_blob_entry(ppcllm_model *m, ppcllm_stream *s, const ppcllm_entry *e, int big,
+                                  ppcllm_seen *seen, ppcllm_status *st)
 {
     const char *kind_blob = m->tok.ops->blob;
     size_t n = (size_t)e->nbytes;
     if (e->dtype != PPCLLM_DTYPE_BYTES) {
-        return PPCLLM_ERR_ARGUMENT;
+        return 0;
     }
     if (strcmp(e->name, "tokenizer") == 0 && !seen->vocab) {
         seen->vocab = 1;
-        return ppcllm_read_vocab_blob(m, s, n, big);
-    }
-    if (kind_blob != NULL && strcmp(e->name, kind_blob) == 0 && !seen->kind) {
+        *st = ppcllm_read_vocab_blob(m, s, n, big);
+    } else if (kind_blob != NULL && strcmp(e->name, kind_blob) == 0 && !seen->kind) {
         seen->kind = 1;
-        return ppcllm_read_kind_blob(m, s, n, big);
-    }
-    if (strcmp(e->name, "chat") == 0 && !seen->chat && (m->cfg.flags & PPCLLM_FLAG_CHATML) != 0) {
+        *st = ppcllm_read_kind_blob(m, s, n, big);
+    } else if (strcmp(e->name, "chat") == 0 && !seen->chat && (m->cfg.flags & PPCLLM_FLAG_CHATML) != 0) {
         seen->chat = 1;
-        return ppcllm_read_chat(m, s, n);
+        *st = ppcllm_read_chat(m, s, n);
+    } else {
+        return 0;
     }
-    return PPCLLM_ERR_ARGUMENT;
+    return 1;
 }
 
 /* Every blob the header asks for was there. */
@@ -384,7 +384,7 @@ static ppcllm_status ppcllm_read_entries(ppcllm_model *m, ppcllm_stream *s, ppcl
                 return ppcllm_fail(s->err, PPCLLM_ERR_NOMEM, "out of memory loading tensor ", e->name);
             }
             st = ppcllm_read(s, *want[k].dest, (size_t)e->nbytes);
-        } else if ((st = ppcllm_read_blob_entry(m, s, e, big, &seen)) == PPCLLM_ERR_ARGUMENT) {
+        } else if (!ppcllm_read_blob_entry(m, s, e, big, &seen, &st)) {
             return ppcllm_fail(s->err, PPCLLM_ERR_FORMAT,
                                "model file has an unexpected, repeated or wrongly shaped tensor: ", e->name);
         }
