@@ -11,7 +11,7 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Run state                                                                                  */
 
-/* The KV cache and attention scores for cfg.seq_len positions. */
+/* The KV cache and attention scores for cfg.dims.seq_len positions. */
 ppcllm_status ppcllm_alloc_cache(ppcllm_model *m, ppcllm_error *err)
 {
     const ppcllm_allocator *a = &m->a;
@@ -76,6 +76,14 @@ ppcllm_status ppcllm_alloc_state(ppcllm_model *m, ppcllm_error *err)
     return ppcllm_alloc_cache(m, err);
 }
 
+void ppcllm_free_cache(ppcllm_model *m)
+{
+    ppcllm_free(&m->a, m->s.key_cache);
+    ppcllm_free(&m->a, m->s.value_cache);
+    ppcllm_free(&m->a, m->s.att);
+    m->s.key_cache = m->s.value_cache = m->s.att = NULL;
+}
+
 void ppcllm_free_state(ppcllm_model *m)
 {
     const ppcllm_allocator *a = &m->a;
@@ -95,10 +103,8 @@ void ppcllm_free_state(ppcllm_model *m)
     ppcllm_free(a, m->s.hb);
     ppcllm_free(a, m->s.hb2);
     ppcllm_free(a, m->s.q);
-    ppcllm_free(a, m->s.att);
     ppcllm_free(a, m->s.logits);
-    ppcllm_free(a, m->s.key_cache);
-    ppcllm_free(a, m->s.value_cache);
+    ppcllm_free_cache(m);
     ppcllm_sampler_free(&m->sampler, a);
 }
 

@@ -61,7 +61,7 @@ typedef struct {
     float rope_theta;
     float norm_eps;
     ppcllm_u32 quant;      /* dtype of most matrices */
-    ppcllm_u32 tok_kind;   /* PPCLLM_TOKENIZER_LLAMA2C or PPCLLM_TOKENIZER_BPE */
+    ppcllm_u32 tok_kind;   /* PPCLLM_TOKENIZER_*: picks the tokenizer's operations (tokenizer.c) */
     ppcllm_u32 flags;      /* PPCLLM_FLAG_* */
 } ppcllm_config;
 
@@ -155,7 +155,8 @@ void ppcllm_free_weights(ppcllm_model *m);
 /* forward.c */
 ppcllm_status ppcllm_alloc_state(ppcllm_model *m, ppcllm_error *err);
 ppcllm_status ppcllm_alloc_cache(ppcllm_model *m, ppcllm_error *err);
-void ppcllm_free_state(ppcllm_model *m);
+void ppcllm_free_cache(ppcllm_model *m);
+void ppcllm_free_state(ppcllm_model *m); /* the cache and the sampler's buffer included */
 void ppcllm_softmax(float *x, int size);
 /* the logits after `token` at position `pos` (the KV cache holds positions 0 .. pos - 1) */
 float *ppcllm_forward(ppcllm_model *m, int token, int pos);

@@ -38,10 +38,7 @@ ppcllm_status ppcllm_set_context(ppcllm_model *m, int ctx, ppcllm_error *err)
     if (m->cfg.dims.seq_len == old) {
         return PPCLLM_OK;
     }
-    ppcllm_free(&m->a, m->s.key_cache);
-    ppcllm_free(&m->a, m->s.value_cache);
-    ppcllm_free(&m->a, m->s.att);
-    m->s.key_cache = m->s.value_cache = m->s.att = NULL;
+    ppcllm_free_cache(m);
     st = ppcllm_alloc_cache(m, err);
     if (st != PPCLLM_OK) {
         m->cfg.dims.seq_len = 0; /* unusable until a smaller context is set */
