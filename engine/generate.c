@@ -191,7 +191,8 @@ static ppcllm_status ppcllm_run(ppcllm_model *m, int *tokens, int n, const ppcll
     }
     f.tokens = tokens;
     f.n = n;
-    /* without BOS the first token is shown but not counted: as llama2.c counts BOS */
+    /* `steps` tokens printed in all: a first token that is not BOS is printed, not produced by a
+     * position, so one position fewer runs */
     f.limit = steps - (shown == n ? 1 : 0);
     f.echo = t->echo_prompt;
     *positions = 0;
