@@ -90,8 +90,12 @@ class Source:
 @dataclass(frozen=True)
 class Program:
     name: str
-    sources: tuple[str, ...]  # names of the .c files linked into it, in link order
+    sources: tuple[str, ...]  # names of the .c files linked into it, in link order: its entry first
     simd_only: bool = False
+
+    @property
+    def entry(self) -> str:
+        return self.sources[0]
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,9 @@ class BuildPlan:
 
     def source(self, name: str) -> Source:
         return next(s for s in self.sources if s.name == name)
+
+    def program(self, name: str) -> Program:
+        return next(p for p in self.programs if p.name == name)
 
 
 def _present(simd_only: bool, target: Target) -> bool:
