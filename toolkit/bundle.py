@@ -17,6 +17,7 @@ from .render import render
 from .resources import templates_dir
 from .targets import Target
 
+
 def _flags(built: BuildPlan, mapping: tuple[FlagMap, ...]) -> dict[str, str]:
     """The Makefile's flag variables, each spelled through ``mapping``."""
     threads = THREAD_LIBS if built.target.hardware_threads > 1 else ()
@@ -40,10 +41,13 @@ def _program_objects(built: BuildPlan, program: Program) -> list[str]:
 def makefile_context(target: Target) -> dict[str, object]:
     """What Makefile.j2 is rendered from: the target's build plan."""
     built = plan(target)
+    flags = _flags(built, ())
+    used = " ".join(flags.values()).split()
     return {
-        "flags": _flags(built, ()),
+        "flags": flags,
         "darwin": _flags(built, APPLE_GCC4),
-        "mapping": [m for m in APPLE_GCC4 if m.flag in " ".join(_flags(built, ()).values()).split()],
+        "mapping": [m for m in APPLE_GCC4 if m.flag in used],  # the entries that apply, listed in the Makefile
+        "warnings_not_fatal": " ".join(f for f in C_POLICY if f != "-Werror"),
         "headers": built.headers,
         "objects": [{"o": s.obj, "c": s.name, "simd": s.simd, "var": s.name[:-2].upper() + "_CFLAGS"}
                     for s in built.c_sources],
@@ -66,8 +70,6 @@ def bundle_files(target: Target) -> dict[str, str]:
         "version": __version__,
         "target": {"name": target.name, "description": target.description, "endian": target.endian},
         "simd": target.has_simd,
-        "threads": target.hardware_threads,
-        "cpuflags": " ".join(target.toolchain.cflags),
         "source_sha256": sources.digest(),
         **makefile_context(target),
     }
