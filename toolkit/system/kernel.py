@@ -135,7 +135,7 @@ def cached_kernel(target: Target, cache: Path) -> Kernel:
     found = entries.lookup(cache, "kernels", name)
     if found is not None:
         return Kernel(found / system.kernel_image, key, None)
-    return _build(target, system, cache, name, tarball, tarball_sha, key)
+    return _build(target, system, cache, cache / "kernels" / name, tarball, tarball_sha, key)
 
 
 def _source_tree(cache: Path, tarball: Path, tarball_sha: str, label: str) -> Path:
@@ -160,8 +160,9 @@ def _source_tree(cache: Path, tarball: Path, tarball_sha: str, label: str) -> Pa
     return tree
 
 
-def _build(target: Target, system: System, cache: Path, name: str, tarball: Path, tarball_sha: str,
+def _build(target: Target, system: System, cache: Path, directory: Path, tarball: Path, tarball_sha: str,
            key: str) -> Kernel:
+    """Build the kernel into the cache entry at ``directory`` (CACHE/kernels/NAME)."""
     _say(f"building the guest kernel for {target.name} from {tarball.name} (a few minutes, once)")
     start = time.monotonic()
     label = f"kernel {target.name}"
@@ -181,7 +182,7 @@ def _build(target: Target, system: System, cache: Path, name: str, tarball: Path
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
     inputs = {"target": target.name, "key": key, "source_sha256": tarball_sha, "fragment": system.kernel_config.name}
-    directory = entries.create(cache, "kernels", name, fill, inputs)
+    entries.create(cache, "kernels", directory.name, fill, inputs)
     build_s = time.monotonic() - start
     _say(f"built the guest kernel for {target.name} in {build_s:.0f} s ({files} files compiled): "
          f"{directory / system.kernel_image}")
