@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..quant import GROUP, QuantTensor, padded_groups
-from . import Model, ModelConfig, Tensor, Tokenizer
+from . import Activations, Model, ModelConfig, Tensor, Tokenizer
 from .bpe import BPE, NO_TOKEN, piece_bytes
 
 MAGIC = b"GGUF"
@@ -174,7 +174,8 @@ def read_gguf(path: Path, data: bytes) -> Model:
     tensors = _tensors(raw, config, source)
     tokenizer, bpe = _tokenizer(meta, config.vocab_size, source)
     chat, system = chat_template(meta.get("tokenizer.chat_template"))
-    return Model(config, tensors, tokenizer, bpe=bpe, chat=chat, chat_system=system, float_activations=True)
+    return Model(config, tensors, tokenizer, bpe=bpe, chat=chat, chat_system=system,
+                 activations=Activations.FLOAT32)
 
 
 def _metadata(reader: Any) -> dict[str, Any]:
