@@ -38,6 +38,8 @@ serves every big-endian target.
 
 from __future__ import annotations
 
+from ..quant import KINDS
+
 MAGIC = b"PPCLLM\0\0"
 BOM = 0x0A0B0C0D
 FORMAT_VERSION = 5  # 5: the bpe blob's first word is reserved (no digit-splitting flag)
@@ -51,8 +53,8 @@ DTYPE_Q8_0 = 2
 DTYPE_Q4_0 = 3
 DTYPE_F16 = 4
 DTYPE_Q4_1 = 5
-QUANT_DTYPES = {"f32": DTYPE_F32, "q8_0": DTYPE_Q8_0, "q4_0": DTYPE_Q4_0}  # what --quant makes
 BLOCK_DTYPES = {"q8_0": DTYPE_Q8_0, "q4_0": DTYPE_Q4_0, "q4_1": DTYPE_Q4_1}
+QUANT_DTYPES = {"f32": DTYPE_F32, **{kind: BLOCK_DTYPES[kind] for kind in KINDS}}  # what --quant makes
 QUANT_NAMES = {code: name for name, code in {**QUANT_DTYPES, **BLOCK_DTYPES}.items()}
 QUANT_NAMES_TO_CODE = {"f32": DTYPE_F32, **BLOCK_DTYPES}
 TOKENIZER_LLAMA2C, TOKENIZER_BPE = 0, 1

@@ -4,7 +4,8 @@ The ``gguf`` package reads the file, but it trusts every length and count it fin
 ``check_structure`` first walks the header, the metadata and the tensor table with bounds checks
 against the file's size. GGUF's quantization blocks are kept as they are (Q8_0, Q4_0, Q4_1;
 F16 and F32 matrices become f32, which is exact): codes and fp16 scales (and Q4_1's fp16 mins)
-move into ``QuantTensor``s, nothing is re-quantized.
+move into ``QuantTensor``s, nothing is re-quantized. They multiply float32 activations (the
+model's ``Activations.FLOAT32``), so ``--quant`` does not apply to them (``Model.keeps_blocks``).
 
 GGUF's llama Q and K matrices are stored permuted (by llama.cpp's converter) so that RoPE turns
 adjacent pairs (2i, 2i+1): the pairing llama2.c and the engine use, so they need no change.
