@@ -210,20 +210,18 @@ def _seeds(loader: str) -> dict[str, bytes]:
 
 
 def _bpe_seeds(loader: str) -> dict[str, bytes]:
-    from ..models import bpe as bpemod
-
     model = tiny_bpe_model()
     assert model.bpe is not None
     if loader == "bpe":
-        full = bpemod.blob(model.bpe, "<")
+        full = fmt.bpe_blob(model.bpe, "<")
         # the same tables with only the first 8 character-class ranges (ASCII letters, digits, space)
         words = list(struct.unpack(f"<{len(full) // 4}I", full))
         head = 8 + 256 + words[1] + 4 * words[2]
         words[3] = 8
         return {"tiny_bpe.le": full, "few_ranges.le": struct.pack(f"<{head + 24}I", *words[:head + 24])}
     if loader == "chat":
-        return {"default-system": bpemod.chat_blob(model.chat_system), "none": bpemod.chat_blob(None),
-                "utf8": bpemod.chat_blob("caf\u00e9 <|im_start|> 42 \U0001f600")}
+        return {"default-system": fmt.chat_blob(model.chat_system), "none": fmt.chat_blob(None),
+                "utf8": fmt.chat_blob("caf\u00e9 <|im_start|> 42 \U0001f600")}
     return {"once": b"Once upon a time, the 123 cafe", "chatml": b"<|im_start|>user\nhi<|im_end|>\n<|im_start|>",
             "apostrophes": b"it's we're I'll they've 'd 'm   \t\n\n  x", "utf8": "caf\u00e9 \U0001f600 \u0663\u0664".encode(),
             "invalid": b"\xff\xfe\xc3 \x80\x80<|im_end|\xe2\x82", "empty": b""}
