@@ -76,9 +76,12 @@ def read_header(data: bytes, file_size: int, source: str) -> Header:
     if version != FORMAT_VERSION:
         raise InputError(f"{source}: format version {version}, this toolkit reads version {FORMAT_VERSION}",
                          RECREATE_NEWER)
-    if header_size != HEADER_SIZE or stated_size != file_size or alignment == 0:
-        raise InputError(f"{source}: header says {stated_size} bytes, file has {file_size}",
-                         "the file is truncated or damaged: re-create it with `ppc-llm convert`")
+    damaged = "the file is truncated or damaged: re-create it with `ppc-llm convert`"
+    if header_size != HEADER_SIZE or alignment == 0:
+        raise InputError(f"{source}: header size {header_size} or alignment {alignment} is invalid "
+                         f"(this format has {HEADER_SIZE} and a nonzero alignment)", damaged)
+    if stated_size != file_size:
+        raise InputError(f"{source}: header says {stated_size} bytes, file has {file_size}", damaged)
     config = ModelConfig(dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6],
                          shared_classifier=shared, rope_theta=theta, norm_eps=eps)
     config.validate(source)
