@@ -23,17 +23,13 @@ __all__ = ["WideMatrix", "matvec", "matvec_wide", "quantize_wide"]
 
 F32 = np.float32
 _WIDE_MAX = 32767.0
+_EXACT = 2.0 ** 24  # float32 holds every integer below this
 
 
 def _roundf(v: np.ndarray) -> np.ndarray:
     """C's roundf (half away from zero) of float32 values, exactly (NaN stays NaN)."""
     wide = v.astype(np.float64)
     return np.copysign(np.floor(np.abs(wide) + 0.5), wide)
-
-
-def _fmaf(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """fmaf in float32 through float64: the product of two floats is exact there."""
-    return (a.astype(np.float64) * b.astype(np.float64) + c.astype(np.float64)).astype(np.float32)
 
 
 def quantize_wide(x: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
@@ -66,39 +62,43 @@ class WideMatrix:
     """A 2-D QuantTensor W as the engine's block kernel multiplies it with float32 inputs.
 
     The codes are laid out lane by lane once, as float32 (4 bytes per weight, for speed: each
-    product is then one batched matrix product)."""
+    product is then a batched matrix-vector product, exact in float32 as long as a lane's sum stays
+    below 2^24; codes too large for that, q8_0's, take the input's two bytes apart)."""
 
     def __init__(self, q: QuantTensor) -> None:
         self.rows, self.groups = q.scales.shape
         self.lanes = _lanes(q.values, self.groups)  # (groups, 4, rows, 8)
         self.scales, self.mins = q.scales, q.mins
+        self.split = 8 * int(np.max(np.abs(q.values.astype(np.int32)), initial=0)) * _WIDE_MAX >= _EXACT
 
     def _lane_sums(self, qx: np.ndarray) -> np.ndarray:
-        """(rows, groups, 4): each lane's exact integer sum of code x activation, rounded to float
-        as ``(float)isum``. The activation is split into its bytes (q = 256 hi + lo) so that both
-        float32 products sum exactly (|sum| < 2^24), as the AltiVec kernel splits it."""
-        hi = np.floor_divide(qx, 256)
-        halves = np.stack([qx - 256 * hi, hi]).astype(np.float32)  # (2, groups * 32)
-        lo, hi = _lanes(halves, self.groups).transpose(2, 0, 1, 3)[..., None]  # 2 x (groups, 4, 8, 1)
-        isum = np.matmul(self.lanes, hi).astype(np.float64) * 256.0 + np.matmul(self.lanes, lo)  # exact
-        result: np.ndarray = isum[..., 0].transpose(2, 0, 1).astype(np.float32)
+        """(groups, rows, 4) float64: each lane's exact integer sum of code x activation."""
+        if self.split:
+            hi = np.floor_divide(qx, 256)
+            halves = _lanes(np.stack([qx - 256 * hi, hi]).astype(np.float32), self.groups)  # (groups, 4, 2, 8)
+            isum = np.matmul(self.lanes, halves[:, :, 1, :, None]).astype(np.float64) * 256.0 + \
+                np.matmul(self.lanes, halves[:, :, 0, :, None])
+        else:
+            isum = np.matmul(self.lanes, _lanes(qx[None, :].astype(np.float32), self.groups)[:, :, 0, :, None])
+        result: np.ndarray = isum[..., 0].transpose(0, 2, 1).astype(np.float64)
         return result
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """out = W @ x, as ``ppcllm_matvec_blk_scalar`` computes it."""
+        """out = W @ x, as ``ppcllm_matvec_blk_scalar`` computes it: per lane and group,
+        ``acc = fmaf((float)isum, d * s, acc)`` (then q4_1's ``fmaf((float)qsum, m * s, acc)``)."""
         qx, sx = quantize_wide(x, self.groups)
-        lanes = self._lane_sums(qx)
-        ds = (self.scales * sx[None, :]).astype(np.float32)
-        acc = np.zeros((self.rows, LANES), dtype=np.float32)
-        if self.mins is None:
-            for g in range(self.groups):
-                acc = _fmaf(lanes[:, g, :], ds[:, g, None], acc)
-        else:
+        isum = self._lane_sums(qx).astype(np.float32).astype(np.float64)  # (float)isum
+        ds = (self.scales * sx[None, :]).astype(np.float32).T.astype(np.float64)  # (groups, rows)
+        products = isum * ds[:, :, None]  # exact: float x float fits a double
+        terms = [products]
+        if self.mins is not None:
             qsum = qx.reshape(self.groups, 2, LANES, 4).sum(axis=(1, 3)).astype(np.float32)  # (groups, 4)
-            ms = (self.mins * sx[None, :]).astype(np.float32)
-            for g in range(self.groups):
-                acc = _fmaf(lanes[:, g, :], ds[:, g, None], acc)
-                acc = _fmaf(qsum[None, g, :], ms[:, g, None], acc)
+            ms = (self.mins * sx[None, :]).astype(np.float32).T.astype(np.float64)
+            terms.append(qsum.astype(np.float64)[:, None, :] * ms[:, :, None])
+        acc = np.zeros((self.rows, LANES), dtype=np.float32)
+        for g in range(self.groups):
+            for term in terms:
+                acc = (term[g] + acc).astype(np.float32)  # fmaf: one rounding of product + acc
         result: np.ndarray = (acc[:, 0] + acc[:, 1]) + (acc[:, 2] + acc[:, 3])
         return result.astype(np.float32)
 
