@@ -17,8 +17,9 @@ from toolkit.errors import UsageError
 from toolkit.fuzz import tinygguf
 from toolkit.models import Model, ModelConfig, Tokenizer
 from toolkit.models.bpe import BPE, NO_TOKEN
-from toolkit.models.gguf import read_gguf
+from toolkit.models.gguf import GLOBAL_TENSORS, LAYER_TENSORS, read_gguf
 from toolkit.quant import GROUP, QuantTensor, padded_groups
+from toolkit.quant import dequantize as quant_dequantize
 from toolkit.reference import blocks, tokenizer_bpe
 
 F32 = np.float32
@@ -262,3 +263,24 @@ def test_context_length_is_the_engines() -> None:
         ref.context_length(model, 0)
     assert len(ref.generate(model, "", 0.0, 0.9, 1, 0, context=7).steps) == 7
 
+
+
+def test_block_codes_mean_what_the_gguf_package_dequantizes(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The reference multiplies the blocks as read (codes, fp16 scales, Q4_1 mins); dequantized they
+    are exactly the gguf package's values, for every quantized tensor of the tiny model."""
+    from gguf import GGUFReader
+    from gguf.quants import dequantize
+
+    path = tinygguf.write(tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+    model = read_gguf(path, path.read_bytes())
+    kinds = set()
+    for t in GGUFReader(path, "r").tensors:
+        parts = t.name.split(".")  # token_embd.weight, blk.N.attn_q.weight, ...
+        ours = model.tensors[GLOBAL_TENSORS[parts[0]] if len(parts) == 2 else LAYER_TENSORS[parts[2]]]
+        if not isinstance(ours, QuantTensor):
+            continue
+        matrix = ours if len(parts) == 2 else ours.rows_of(int(parts[1]))
+        expected = dequantize(t.data, t.tensor_type).reshape(matrix.shape).astype(np.float32)
+        assert np.array_equal(quant_dequantize(matrix), expected), t.name
+        kinds.add(matrix.kind)
+    assert kinds == {"q8_0", "q4_1"}
