@@ -10,10 +10,14 @@ from dataclasses import dataclass
 import jinja2
 
 from . import __version__, format as fmt
+from .buildplan import ENGINE_PROGRAM, KERNELTEST_PROGRAM, Program, plan
 from .limits import c_macros
 from .fsutil import sha256_bytes
 from .resources import templates_dir
 from .targets import Target
+
+__all__ = ["DEFAULT_CTX", "ENGINE_PROGRAM", "KERNELTEST_PROGRAM", "Program", "RenderedSources", "SourceFile",
+           "render"]
 
 
 @dataclass(frozen=True)
@@ -21,12 +25,6 @@ class SourceFile:
     name: str
     text: str
     simd: bool  # compiled with the target's SIMD flags
-
-
-@dataclass(frozen=True)
-class Program:
-    name: str
-    sources: tuple[str, ...]  # names of the .c files linked into it
 
 
 @dataclass(frozen=True)
@@ -40,9 +38,7 @@ class RenderedSources:
         return sha256_bytes(payload)
 
 
-ENGINE_PROGRAM = "ppcllm"
 DEFAULT_CTX = 2048  # KV-cache positions allocated by default (the engine's -c / run-qemu --ctx)
-KERNELTEST_PROGRAM = "ppcllm-kerneltest"
 
 
 def _environment() -> jinja2.Environment:
@@ -71,28 +67,13 @@ def _context(target: Target) -> dict[str, object]:
     }
 
 
-def _file_plan(target: Target) -> list[tuple[str, bool]]:
-    """(output name, uses SIMD flags) for every file this target needs."""
-    plan = [("ppcllm_config.h", False), ("ppcllm.h", False), ("kernels.h", False), ("pool.h", False),
-            ("kernels_scalar.c", False), ("pool.c", False), ("ppcllm.c", False), ("main.c", False)]
-    if target.has_simd:
-        plan += [(f"kernels_{target.simd}.c", True), ("kerneltest.c", False)]
-    return plan
-
-
-def _programs(target: Target) -> tuple[Program, ...]:
-    kernels = ("kernels_scalar.c",) + ((f"kernels_{target.simd}.c",) if target.has_simd else ())
-    programs = [Program(ENGINE_PROGRAM, ("main.c", "ppcllm.c", "pool.c") + kernels)]
-    if target.has_simd:
-        programs.append(Program(KERNELTEST_PROGRAM, ("kerneltest.c",) + kernels))
-    return tuple(programs)
-
-
 def render(target: Target) -> RenderedSources:
+    """Every file of the target's build plan (toolkit/buildplan.py), rendered."""
     env = _environment()
     context = _context(target)
+    built = plan(target)
     files = tuple(
-        SourceFile(name, env.get_template(f"{name}.j2").render(context), simd)
-        for name, simd in _file_plan(target)
+        SourceFile(source.name, env.get_template(f"{source.name}.j2").render(context), source.simd)
+        for source in built.sources
     )
-    return RenderedSources(files, _programs(target))
+    return RenderedSources(files, built.programs)
