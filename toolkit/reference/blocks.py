@@ -4,8 +4,9 @@ A matrix in 32-value blocks (``toolkit.quant.QuantTensor``) multiplies its input
 as the converted file's header says:
 
 * int8 activations (llama2.c models converted with ``--quant``): ``toolkit.quant.matvec``;
-* 16-bit activations (the blocks came from a GGUF file: q8_0, q4_0, q4_1): ``matvec_wide``, the
-  engine's ``ppcllm_prepare_fvec`` + ``ppcllm_matvec_blk_scalar``. The input is cut into groups of
+* float32 activations (``Activations.FLOAT32``: blocks kept as a GGUF file stored them, q8_0,
+  q4_0, q4_1), which the kernel takes as 16-bit integers: ``matvec_wide``, the engine's
+  ``ppcllm_prepare_fvec`` + ``ppcllm_matvec_blk_scalar``. The input is cut into groups of
   32 with one float32 scale each (``s = amax / 32767``, ``q = roundf(x / s)``); lane ``l`` of group
   ``g`` sums the exact integer products of the values 4l..4l+3 and 16+4l..16+4l+3, and each lane
   accumulates ``acc[l] = fmaf((float)isum, d[g] * s[g], acc[l])`` (q4_1 adds

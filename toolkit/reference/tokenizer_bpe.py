@@ -15,7 +15,8 @@ import functools
 from dataclasses import dataclass
 
 from ..models import Tokenizer
-from ..models.bpe import BPE, CLASS_SPACE, NO_TOKEN, class_ranges
+from ..format.blobs import CLASS_SPACE, class_ranges
+from ..models.bpe import BPE, NO_TOKEN
 from .text import as_bytes, c_string
 
 __all__ = ["Vocab", "decode", "encode", "vocab"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import quant
-from ..models import Model, Tensor
+from ..models import Activations, Model, Tensor
 from ..quant import QuantTensor
 from .blocks import WideMatrix, matvec
 from .kernels import matmul, rmsnorm, rope_coefficients, rope_frequencies, rotate, sequential_sum, softmax, swiglu
@@ -52,9 +52,9 @@ def _linear(matrix: Tensor, wide: bool) -> Linear:
 
 
 def wide_activations(model: Model) -> bool:
-    """Whether the engine multiplies this model's blocks with 16-bit activations (the header's
-    float-activations flag: blocks kept from a GGUF file) rather than int8 ones."""
-    return model.float_activations
+    """Whether the engine multiplies this model's blocks with float32 activations (which its block
+    kernel takes as 16-bit integers per group of 32) rather than int8 ones."""
+    return model.activations is Activations.FLOAT32
 
 
 def _layer_matrix(tensor: Tensor, index: int) -> Tensor:
