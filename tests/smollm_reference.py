@@ -2,8 +2,9 @@
 a plain NumPy forward pass (float64 arithmetic on the dequantized weights) written from the
 llama architecture's definition, not from the engine.
 
-Nothing here is shared with the C engine or toolkit/reference.py: the weights are dequantized by
-the ``gguf`` package, RoPE, grouped-query attention and the tied classifier are written out below.
+Nothing here is shared with the C engine or toolkit/reference/ (the float32 mirror of the engine that
+``--verify`` holds the program to bit for bit): the weights are dequantized by the ``gguf`` package,
+RoPE, grouped-query attention and the tied classifier are written out below.
 """
 
 from __future__ import annotations

@@ -271,7 +271,7 @@ def scalar_twin(target: Target) -> Target:
 
 def model_file(model: Model, key: str, quant: str, endian: str, cache: Path) -> Path:
     def fill(folder: Path) -> None:
-        (folder / "model.bin").write_bytes(fmt.encode(model, endian, None if model.float_activations else quant))
+        (folder / "model.bin").write_bytes(fmt.encode(model, endian, None if model.keeps_blocks else quant))
 
     name = f"{key}-{quant}-{endian}-v{fmt.FORMAT_VERSION}"
     inputs = {"model": key, "quant": quant, "endian": endian, "format_version": str(fmt.FORMAT_VERSION)}
@@ -285,7 +285,7 @@ def run_bench(target: Target, model: Model, key: str, quants: list[str], threads
     if not 0 < short < long or long > model.config.seq_len:
         raise UsageError(f"--lengths {short},{long}: need 0 < first < second <= {model.config.seq_len}")
     plugin = build_plugin(cache)
-    gguf = model.float_activations  # a GGUF model runs its own blocks; --quant does not apply
+    gguf = model.keeps_blocks  # a GGUF model runs its own blocks; --quant does not apply
     plan = variants(target, [model.quant] if gguf else quants, threads, model.quant if gguf else "f32")
     builds = {simd: cached_build(target if simd else scalar_twin(target), cache).engine for simd in {v.simd for v in plan}}
     files = {q: model_file(model, key, q, target.endian, cache) for q in {v.quant for v in plan}}

@@ -1,5 +1,9 @@
 """The toolkit's cache: builds, converted models and other outputs, keyed by what made them.
 
+It is the one content cache: ``builds`` (toolchain.py), ``models`` (pipeline.py), ``bench`` and
+``plugins`` (bench.py), ``kernels`` and ``system`` (the guest kernel and /init, system/), and the
+fuzz builds (fuzz/, under its own work folder).
+
 An entry is a folder ``ROOT/KIND/NAME`` (NAME carries a hash of the inputs). It holds its files
 and, written last, a stamp (``.stamp.json``): the kind and name, the toolkit version, what the
 entry was made from (the inputs' hashes and names), and the size and SHA-256 of every file. An

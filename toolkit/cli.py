@@ -191,9 +191,6 @@ def run_qemu(
     if threads is not None:
         _check_threads(threads, profile)
     model_path, header = converted_for(profile, checkpoint, tokenizer, cache, quant)
-    if verify and header.bpe:
-        raise UsageError("--verify covers llama2.c vocabularies; GGUF models are checked by the test suite's "
-                         "reference (tests/integration/test_smollm.py)")
     if chat and not header.chat:
         raise UsageError(f"--chat: {checkpoint} has no ChatML chat template", "run it without --chat")
     engine = cached_build(profile, cache).engine
@@ -222,7 +219,7 @@ def run_qemu(
         raise program_failure("the engine", profile, result.returncode, result.stderr)
     say(f"seed {options.seed}; {profile.name} run took {result.wall_s:.2f} s wall")
     if verify:
-        _verify(load_model(model_path, None), options, result.stdout)
+        _verify(load_model(model_path, None), options, result.stdout, ctx)
 
 
 @app.command()
@@ -323,10 +320,11 @@ def kernel(
     say(f"guest kernel for {profile.name} ({how}): {built.image}")
 
 
-def _verify(model: Model, options: GenerateOptions, stdout: bytes) -> None:
+def _verify(model: Model, options: GenerateOptions, stdout: bytes, ctx: int | None) -> None:
     from . import reference
 
-    ref = reference.generate(model, options.prompt, options.temperature, options.topp, options.seed, options.steps)
+    ref = reference.generate(model, options.prompt, options.temperature, options.topp, options.seed, options.steps,
+                             context=ctx)
     outcome = reference.compare(ref, stdout)
     if not outcome.ok:
         raise VerifyError(outcome.message)

@@ -135,21 +135,6 @@ def _swap_in(new: Path, dest: Path, side: Path) -> None:
             raise
 
 
-def replace_dir(new: Path, dest: Path, mode: int | None = None) -> None:
-    """Publish the finished directory ``new`` (made beside ``dest``) as ``dest``: optionally set its
-    mode (``mkdtemp`` makes it private), exchange it with an existing ``dest`` in one step (see the
-    module's doc for file systems without an exchange), then remove the old one. ``dest`` is never
-    half-written and never missing (but in that fallback's moment)."""
-    if mode is not None:
-        os.chmod(new, mode)
-    fault_point("publish")
-    side = new.with_name(new.name + OLD_SUFFIX)
-    _swap_in(new, dest, side)
-    for leftover in (new, side):  # the old dest, wherever the swap left it
-        if os.path.lexists(leftover):
-            _remove(leftover)
-
-
 # --------------------------------------------------------------------------- staging
 
 class Staging:

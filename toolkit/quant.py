@@ -30,7 +30,7 @@ import numpy as np
 
 GROUP = 32
 LANES = 4
-KINDS = ("q8_0", "q4_0")  # what quantize() makes; GGUF files also bring "q4_1"
+KINDS = ("q8_0", "q4_0")  # what quantize() makes (int8 activations); blocks kept as stored may also be "q4_1"
 F32 = np.float32
 
 
@@ -38,7 +38,7 @@ F32 = np.float32
 class QuantTensor:
     """A block-quantized matrix (or stack of matrices)."""
 
-    kind: str            # "q8_0", "q4_0" or "q4_1"
+    kind: str            # "q8_0", "q4_0" or "q4_1" (kept blocks only: Model.keeps_blocks)
     shape: tuple[int, ...]  # the logical shape, (..., rows, cols)
     values: np.ndarray   # int8 codes (..., rows, groups * 32): q8 -128..127, q4_0 -8..7, q4_1 0..15
     scales: np.ndarray   # float32 (..., rows, groups), groups a multiple of 4; fp16 values

@@ -1,6 +1,6 @@
-"""The C sources for a target: the engine's plain files from ``engine/`` as they are, and the one
-file that varies per target, ``ppcllm_config.h``, rendered from ``templates/`` (Jinja2,
-StrictUndefined).
+"""The C sources of a target's build plan (toolkit/buildplan.py): the engine's plain files from
+``engine/`` as they are, and the one file that varies per target, ``ppcllm_config.h``, rendered
+from ``templates/`` (Jinja2, StrictUndefined).
 
 The template receives a small context built here; any decision is made in Python, not in a template.
 """
@@ -12,10 +12,14 @@ from dataclasses import dataclass
 import jinja2
 
 from . import __version__, format as fmt
+from .buildplan import ENGINE_PROGRAM, KERNELTEST_PROGRAM, Program, plan
 from .limits import c_macros
 from .fsutil import sha256_bytes
 from .resources import engine_dir, templates_dir
 from .targets import Target
+
+__all__ = ["CONFIG_HEADER", "DEFAULT_CTX", "ENGINE_PROGRAM", "KERNELTEST_PROGRAM", "Program", "RenderedSources", "SourceFile",
+           "render"]
 
 
 @dataclass(frozen=True)
@@ -23,12 +27,6 @@ class SourceFile:
     name: str
     text: str
     simd: bool  # compiled with the target's SIMD flags
-
-
-@dataclass(frozen=True)
-class Program:
-    name: str
-    sources: tuple[str, ...]  # names of the .c files linked into it
 
 
 @dataclass(frozen=True)
@@ -42,9 +40,8 @@ class RenderedSources:
         return sha256_bytes(payload)
 
 
-ENGINE_PROGRAM = "ppcllm"
+CONFIG_HEADER = "ppcllm_config.h"  # the one rendered file (templates/ppcllm_config.h.j2)
 DEFAULT_CTX = 2048  # KV-cache positions allocated by default (the engine's -c / run-qemu --ctx)
-KERNELTEST_PROGRAM = "ppcllm-kerneltest"
 
 
 def _environment() -> jinja2.Environment:
@@ -73,37 +70,14 @@ def _context(target: Target) -> dict[str, object]:
     }
 
 
-CONFIG_HEADER = "ppcllm_config.h"  # rendered from templates/ppcllm_config.h.j2
-HEADERS = ("ppcllm.h", "internal.h", "tokenizer.h", "kernels.h", "pool.h")
-# the engine library, linked into every program that opens a model (main.c, the fuzz harnesses)
-ENGINE_SOURCES = ("util.c", "load.c", "forward.c", "tokenizer.c", "tok_llama2c.c", "tok_bpe.c", "sampler.c",
-                  "generate.c", "ppcllm.c", "pool.c", "kernels_select.c", "kernels_scalar.c")
-
-
-def _simd_kernels(target: Target) -> tuple[str, ...]:
-    return (f"kernels_{target.simd}.c",) if target.has_simd else ()
-
-
-def _file_plan(target: Target) -> list[tuple[str, bool]]:
-    """(name, uses SIMD flags) for every plain engine file this target needs (the config header aside)."""
-    plan = [(name, False) for name in HEADERS + ENGINE_SOURCES + ("main.c",)]
-    if target.has_simd:
-        plan += [(name, True) for name in _simd_kernels(target)] + [("kerneltest.c", False)]
-    return plan
-
-
-def _programs(target: Target) -> tuple[Program, ...]:
-    kernels = _simd_kernels(target)
-    programs = [Program(ENGINE_PROGRAM, ("main.c",) + ENGINE_SOURCES + kernels)]
-    if target.has_simd:
-        programs.append(Program(KERNELTEST_PROGRAM, ("kerneltest.c", "kernels_select.c", "kernels_scalar.c") + kernels))
-    return tuple(programs)
-
-
 def render(target: Target) -> RenderedSources:
+    """Every file of the target's build plan: the config header rendered, the rest read from engine/."""
     config = _environment().get_template(f"{CONFIG_HEADER}.j2").render(_context(target))
     engine = engine_dir()
-    files = (SourceFile(CONFIG_HEADER, config, False),) + tuple(
-        SourceFile(name, (engine / name).read_text(encoding="utf-8"), simd) for name, simd in _file_plan(target)
+    built = plan(target)
+    files = tuple(
+        SourceFile(source.name, config if source.name == CONFIG_HEADER
+                   else (engine / source.name).read_text(encoding="utf-8"), source.simd)
+        for source in built.sources
     )
-    return RenderedSources(files, _programs(target))
+    return RenderedSources(files, built.programs)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__, cache
+from .buildplan import BuildPlan, Program, Source, plan
 from .elfcheck import check_engine_code, check_header
 from .errors import BuildError, UsageError
 from .fsutil import sha256_bytes, sha256_file, staged_dir
@@ -24,10 +25,6 @@ from .render import ENGINE_PROGRAM, KERNELTEST_PROGRAM, RenderedSources, render
 from .runner import HOST_RUNNER, TOOLCHAINS, Runner
 from .targets import Target
 
-# The project's C policy, the same on every target: C99, warning-free, and no fused multiply-add
-# in scalar code, so results are bit-identical across targets.
-COMMON_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off")
-LIBS = ("-lm",)
 MANIFEST = "manifest.json"
 
 
@@ -81,45 +78,53 @@ def open_toolchain(target: Target, toolchain: str, engine: str | None = None,
         yield runner
 
 
-def file_flags(target: Target, simd: bool, src_dir: Path) -> list[str]:
-    flags = list(COMMON_CFLAGS) + list(target.toolchain.cflags)
-    if simd:
-        flags += target.toolchain.simd_cflags
-    return flags + [f"-ffile-prefix-map={src_dir}=."]
+def prefix_map(src_dir: Path) -> str:
+    """The one flag the toolchain adds to the plan's: paths in the objects' debug data and
+    ``__FILE__`` read ``./NAME``, not this machine's staging folder (reproducible builds)."""
+    return f"-ffile-prefix-map={src_dir}=."
+
+
+def compile_argv(built: BuildPlan, cc: str, source: Source, src_dir: Path, obj: Path) -> list[str | Path]:
+    """The command that compiles ``source`` (run in ``src_dir``): the plan's flags and the prefix map."""
+    return [cc, *built.cflags(source), prefix_map(src_dir), "-c", source.name, "-o", obj]
+
+
+def link_argv(built: BuildPlan, cc: str, program: Program, work: Path) -> list[str | Path]:
+    """The command that links ``program`` from its objects under ``work/obj``."""
+    objs = [work / "obj" / built.source(name).obj for name in program.sources]
+    return [cc, *built.ldflags, "-o", work / program.name, *objs, *built.libs]
 
 
 def build_key(target: Target, sources: RenderedSources, version: str, toolchain: str = "host") -> str:
     """A content key for a build: sources, compiler, its version, every flag (and the toolchain
     when it is not the host's)."""
-    tc = target.toolchain
-    parts = [sources.digest(), tc.cc, version, *COMMON_CFLAGS, *tc.cflags, "|", *tc.simd_cflags, "|", *tc.ldflags]
+    built = plan(target)
+    parts = [sources.digest(), target.toolchain.cc, version, *built.base_cflags, "|", *built.simd_cflags, "|",
+             *built.ldflags]
     if toolchain != "host":
         parts += ["|", toolchain]
     return sha256_bytes("\0".join(parts).encode())
 
 
-def _compile(target: Target, sources: RenderedSources, work: Path, cc: str, runner: Runner) -> list[Path]:
+def _compile(built: BuildPlan, sources: RenderedSources, work: Path, cc: str, runner: Runner) -> list[Path]:
     src_dir = work / "src"
     src_dir.mkdir()
-    for source in sources.files:
-        (src_dir / source.name).write_text(source.text, encoding="utf-8")
+    for file in sources.files:
+        (src_dir / file.name).write_text(file.text, encoding="utf-8")
     objects = []
-    for source in sources.files:
-        if not source.name.endswith(".c"):
-            continue
-        obj = work / "obj" / (source.name[:-2] + ".o")
+    for source in built.c_sources:
+        obj = work / "obj" / source.obj
         obj.parent.mkdir(exist_ok=True)
-        argv: list[str | Path] = [cc, *file_flags(target, source.simd, src_dir), "-c", source.name, "-o", obj]
-        _check(runner.run(argv, cwd=src_dir), f"compiling {source.name} for {target.name}")
+        argv = compile_argv(built, cc, source, src_dir, obj)
+        _check(runner.run(argv, cwd=src_dir), f"compiling {source.name} for {built.target.name}")
         objects.append(obj)
     return objects
 
 
-def _link(target: Target, sources: RenderedSources, work: Path, cc: str, runner: Runner) -> None:
-    for program in sources.programs:
-        objs = [work / "obj" / (name[:-2] + ".o") for name in program.sources]
-        argv: list[str | Path] = [cc, *target.toolchain.ldflags, "-o", work / program.name, *objs, *LIBS]
-        _check(runner.run(argv, cwd=work), f"linking {program.name} for {target.name}")
+def _link(built: BuildPlan, work: Path, cc: str, runner: Runner) -> None:
+    for program in built.programs:
+        _check(runner.run(link_argv(built, cc, program, work), cwd=work),
+               f"linking {program.name} for {built.target.name}")
 
 
 def _check(result: subprocess.CompletedProcess[bytes], what: str) -> None:
@@ -129,18 +134,18 @@ def _check(result: subprocess.CompletedProcess[bytes], what: str) -> None:
         raise BuildError(f"{what} failed: {first.strip()}", "this is a bug in the generated C: please report it")
 
 
-def _manifest(target: Target, sources: RenderedSources, work: Path, version: str,
+def _manifest(built: BuildPlan, sources: RenderedSources, work: Path, version: str,
               facts: dict[str, str], code: dict[str, int], toolchain: str) -> dict[str, object]:
-    tc = target.toolchain
+    target = built.target
     return {
         "ppc_llm_version": __version__,
         "target": target.name,
         "toolchain": toolchain,
-        "compiler": tc.cc,
+        "compiler": target.toolchain.cc,
         "compiler_version": version,
-        "cflags": list(COMMON_CFLAGS) + list(tc.cflags),
-        "simd_cflags": list(tc.simd_cflags),
-        "ldflags": list(tc.ldflags) + list(LIBS),
+        "cflags": list(built.base_cflags),
+        "simd_cflags": list(built.simd_cflags),
+        "ldflags": list(built.ldflags) + list(built.libs),
         "source_sha256": sources.digest(),
         "binaries": {p.name: {"sha256": sha256_file(work / p.name), "bytes": (work / p.name).stat().st_size}
                      for p in sources.programs},
@@ -157,15 +162,16 @@ def build(target: Target, out_dir: Path, toolchain: str | None = None, engine: s
     out_dir = Path(os.path.abspath(out_dir))  # the compiler runs in src/: every path it sees is absolute
     check_output_dir(out_dir)
     sources = render(target)
+    built = plan(target)
     with staged_dir(out_dir) as work:
         with open_toolchain(target, chosen, engine, (work,)) as runner:
             cc = runner.which(target.toolchain.cc, target.toolchain.packages[0])
             version = compiler_version(cc, runner)
-            objects = _compile(target, sources, work, cc, runner)
-            _link(target, sources, work, cc, runner)
+            objects = _compile(built, sources, work, cc, runner)
+            _link(built, work, cc, runner)
             facts = check_header(work / ENGINE_PROGRAM, target)
             code = check_engine_code(work / ENGINE_PROGRAM, objects, target, runner) if target.isa else {}
-        manifest = _manifest(target, sources, work, version, facts, code, chosen)
+        manifest = _manifest(built, sources, work, version, facts, code, chosen)
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         write_owner_manifest(work, "build")
     return Build(out_dir, target, manifest)

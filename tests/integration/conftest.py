@@ -12,13 +12,17 @@ import pytest
 
 from toolkit import format as fmt
 from toolkit.pipeline import converted_for
-from toolkit.targets import Target, load_target
+from toolkit.targets import Target, available_targets, load_target
 from toolkit.toolchain import Build, cached_build
 
-TEST_ONLY_TARGETS = ["s390x", "mips", "sparc64"]  # other big-endian ISAs: portability, unaligned access
-TARGETS = ["host", "g3", "g4", "g4dual", "g5", "ps3", "xenon", *TEST_ONLY_TARGETS]
-SIMD_TARGETS = ["g4", "g4dual", "g5", "ps3", "xenon"]
-PPC_TARGETS = [name for name in TARGETS if load_target(name).isa is not None]  # audited targets
+# Every list is derived from the profiles in targets/: a new profile is tested without editing one.
+PROFILES = {name: load_target(name) for name in available_targets()}
+# A profile that picks its SIMD kernel at run time (g3g4) is run on each of its CPUs by test_g3g4.py.
+RUNTIME_SIMD_TARGETS = [name for name, t in PROFILES.items() if t.simd_runtime]
+TARGETS = [name for name, t in PROFILES.items() if not t.simd_runtime]
+TEST_ONLY_TARGETS = [name for name in TARGETS if PROFILES[name].test_only]  # other big-endian ISAs
+SIMD_TARGETS = [name for name in TARGETS if PROFILES[name].has_simd]
+PPC_TARGETS = [name for name in TARGETS if PROFILES[name].isa is not None]  # audited targets
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -69,4 +73,4 @@ def write_variant(tmp: Path, source: Path, name: str, edit: "object") -> Path:
     return path
 
 
-__all__ = ["TARGETS", "TEST_ONLY_TARGETS", "SIMD_TARGETS", "PPC_TARGETS", "cli", "target", "write_variant", "fmt"]
+__all__ = ["PROFILES", "TARGETS", "RUNTIME_SIMD_TARGETS", "TEST_ONLY_TARGETS", "SIMD_TARGETS", "PPC_TARGETS", "cli", "target", "write_variant", "fmt"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from toolkit.buildplan import plan
 from toolkit.elfcheck import check_header, disassemble
 from toolkit.emulate import run_user
 from toolkit.errors import BuildError
@@ -74,11 +75,10 @@ def test_generated_c_is_warning_free_with_extra_warnings(builds: dict[str, Build
     for name in TARGETS:
         profile = target(name)
         src = builds[name].directory / "src"
-        for c_file in sorted(src.glob("*.c")):
-            flags = list(profile.toolchain.cflags)
-            if c_file.name.startswith("kernels_altivec"):
-                flags += profile.toolchain.simd_cflags
-            cmd = [profile.toolchain.cc, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O2",
-                   *flags, "-c", str(c_file), "-o", str(tmp_path / (c_file.stem + ".o"))]
+        built = plan(profile)
+        assert sorted(s.name for s in built.c_sources) == sorted(p.name for p in src.glob("*.c"))
+        for source in built.c_sources:  # each with the build plan's own flags (its SIMD flags too), and -pedantic
+            cmd = [profile.toolchain.cc, *built.cflags(source), "-pedantic", "-c", source.name,
+                   "-o", str(tmp_path / source.obj)]
             result = subprocess.run(cmd, capture_output=True, cwd=src, check=False)
-            assert result.returncode == 0, f"{name} {c_file.name}: {result.stderr.decode()}"
+            assert result.returncode == 0, f"{name} {source.name}: {result.stderr.decode()}"

@@ -177,6 +177,61 @@ def file_case(quant: str | None, label: str) -> str:
     return f"converted/{label}" if quant is None else f"converted-{quant}/{label}"
 
 
+# What the toolkit (`convert` of the damaged file) says for each converted-file row: it reads the
+# file itself, so its words differ from the engine's.
+TOOLKIT_FILE_MESSAGES: dict[str, str] = {
+    "converted/empty": "file is 0 bytes",
+    "converted/truncated-header": "not a ppc-llm converted file",
+    "converted/truncated-half": "file has 24649",
+    "converted/truncated-1-byte": "file has 49298",
+    "converted/wrong-magic": "GGUF version",
+    "converted/invalid-byte-order-mark": "byte-order mark 01020304",
+    "converted/future-version": "format version 6",
+    "converted/header-size": "header size 64",
+    "converted/alignment-zero": "alignment 0",
+    "converted/file-size-field": "header says 1099511627776 bytes",
+    "converted/no-tensors": "no embedded tokenizer",
+    "converted/tensor-count-huge": "4294967295 entries",
+    "converted/dim-zero": "dim = 0",
+    "converted/dim-huge": "dim = 4294967295",
+    "converted/heads-not-dividing-dim": "n_heads 7",
+    "converted/unknown-quantization": "quantization code 9",
+    "converted/rope-theta-nan": "rope theta nan",
+    "converted/tensor-outside-file": "tensor tok_embeddings lies outside",
+    "converted/tensor-misaligned": "tensor rms_att lies outside the file, overlaps, is misaligned",
+    "converted/tensors-overlap": "tensor wq lies outside the file, overlaps",
+    "converted/tensor-dims-huge": "tensor tok_embeddings lies outside",
+    "converted/tensor-ndim-zero": "0 dimensions",
+    "converted/tensor-dtype-unknown": "wrong type or shape",
+    "converted/tensor-missing": "tensor tok_embeddings is missing",
+    "converted/tokenizer-missing": "no embedded tokenizer",
+    "converted/tokenizer-max-len-zero": "max token length 0",
+    "converted/tokenizer-negative-length": "invalid length -4",
+    "converted/tokenizer-huge-length": "invalid length 2147483647",
+    "converted/tokenizer-truncated": "7 tokens, model has 512",
+    "converted-q8_0/f32-header-over-q8_0-matrices": "tensor tok_embeddings is missing or has the wrong type",
+    "converted-q8_0/q4_0-header-over-q8_0-matrices": "tensor tok_embeddings is missing or has the wrong type",
+    "converted-q8_0/q4_1-without-float-activations": "q4_1 weights without the float-activation flag",
+    "converted-bpe/tokenizer-kind-unknown": "tokenizer kind 7",
+    "converted-bpe/flags-unknown": "flags 128",
+    "converted-bpe/bpe-missing": "no embedded bpe data",
+    "converted-bpe/bpe-size-not-words": "BPE tokenizer data is truncated",
+    "converted-bpe/bpe-size-too-small": "tensor bpe lies outside",
+    "converted-bpe/bpe-reserved-word-set": "reserved word out of range",
+    "converted-bpe/bpe-special-count-huge": "wrong size",
+    "converted-bpe/bpe-merge-count-huge": "wrong size",
+    "converted-bpe/bpe-range-count-wrong": "wrong size",
+    "converted-bpe/bpe-bos-outside-vocabulary": "bos / eos id",
+    "converted-bpe/bpe-add-bos-not-boolean": "add_bos flag",
+    "converted-bpe/bpe-byte-token-outside-vocabulary": "token outside the vocabulary",
+    "converted-bpe/bpe-merge-token-outside-vocabulary": "token outside the vocabulary",
+    "converted-bpe/bpe-merges-unsorted": "merges not sorted",
+    "converted-bpe/chat-missing": "no embedded chat data",
+    "converted-bpe/chat-flag-unknown": "chat template data is malformed",
+    "converted-bpe/chat-flag-without-blob": "no embedded chat data",
+}
+
+
 # ------------------------------------------------------------------------------------------------
 # The checks
 
@@ -264,7 +319,7 @@ def test_toolkit_converted_file(quant: str | None, label: str, edit: ConvEdit, m
         bad = tmp_path / "bad.be.bin"
         bad.write_bytes(bytes(data))
         result, before = convert(out_dir, str(bad), "--endian", "little")
-        check_toolkit(result, 3, "", out_dir, before)
+        check_toolkit(result, 3, TOOLKIT_FILE_MESSAGES[file_case(quant, label)], out_dir, before)
 
 
 @pytest.mark.parametrize("label,args,code,message", [
@@ -501,7 +556,9 @@ def test_engine_context_too_large(engine: str, tmp_path: Path, asan_build: fuzz.
         tensors = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in cfg.tensor_shapes().items()}
         path = tmp_path / "model.bin"
         path.write_bytes(fmt.encode(Model(cfg, tensors, base.tokenizer), "little" if engine == "host-asan" else "big"))
-        check_engine(run_engine(engine, [str(path), "-n", "2", "-c", str(1 << 24)], asan_build, builds), 1, "")
+        expected = {"host-asan": "out of memory allocating the KV cache", "g4": "too large for this machine's address space"}
+        check_engine(run_engine(engine, [str(path), "-n", "2", "-c", str(1 << 24)], asan_build, builds), 1,
+                     expected[engine])
 
 
 def test_catalogue_covers_every_input() -> None:
@@ -547,14 +604,14 @@ def _gguf_rename(old: str, new: str) -> Edit:
 
 KV0_TYPE = 24 + 8 + len("general.architecture")  # the first metadata entry's value type
 GGUF_BYTE_CASES: list[tuple[str, Edit, str]] = [
-    ("empty", truncate(lambda n: 0), ""),
+    ("empty", truncate(lambda n: 0), "GGUF magic runs past the end"),
     ("bad-magic", lambda d: d.__setitem__(slice(0, 4), b"GGUX"), "bad magic"),
     ("version-1", _gguf_set(4, "I", 1), "version 1"),
     ("big-endian-version", _gguf_set(4, "I", 0x03000000), "big-endian"),
     ("tensor-count-huge", _gguf_set(8, "Q", 1 << 62), "tensors"),
-    ("tensor-count-past-end", lambda d: struct.pack_into("<Q", d, 8, struct.unpack_from("<Q", d, 8)[0] + 1000), ""),
+    ("tensor-count-past-end", lambda d: struct.pack_into("<Q", d, 8, struct.unpack_from("<Q", d, 8)[0] + 1000), "0 dimensions"),
     ("kv-count-huge", _gguf_set(16, "Q", 0xFFFFFFFFFFFFFFFF), "metadata entries"),
-    ("kv-count-past-end", lambda d: struct.pack_into("<Q", d, 16, struct.unpack_from("<Q", d, 16)[0] + 5), ""),
+    ("kv-count-past-end", lambda d: struct.pack_into("<Q", d, 16, struct.unpack_from("<Q", d, 16)[0] + 5), "metadata key claims"),
     ("string-length-huge", _gguf_set(24, "Q", 1 << 62), "claims"),
     ("string-length-past-end", _gguf_set(24, "Q", 10_000_000), "past the end"),
     ("value-type-unknown", _gguf_set(KV0_TYPE, "I", 99), "value type 99"),
@@ -590,8 +647,8 @@ GGUF_WRITTEN_CASES: list[tuple[str, Callable[[Path], Path], str]] = [
                                         extra={"tokenizer.ggml.bos_token_id": 100000}), "outside the vocabulary"),
     ("alignment-not-power-of-2", _written(extra={"general.alignment": 48}), "alignment"),
     ("heads-not-dividing-dim", _written(drop=("llama.attention.head_count",),
-                                        extra={"llama.attention.head_count": 5}), ""),
-    ("context-zero", _written(drop=("llama.context_length",), extra={"llama.context_length": 0}), ""),
+                                        extra={"llama.attention.head_count": 5}), "n_heads 5"),
+    ("context-zero", _written(drop=("llama.context_length",), extra={"llama.context_length": 0}), "seq_len = 0"),
     ("partial-rope", _written(drop=("llama.rope.dimension_count",), extra={"llama.rope.dimension_count": 8}),
      "partial rope"),
     ("tensor-missing", _written(missing="blk.1.ffn_up.weight"), "missing"),
@@ -705,7 +762,7 @@ BPE_CONVERTED_CASES: list[tuple[str, ConvEdit, str]] = [
     ("flags-unknown", converted_field(84, "I", 0x80), "flags"),
     ("bpe-missing", rename("bpe", b"bpX"), "unexpected"),
     ("bpe-size-not-words", blob_size_delta("bpe", -2), "bpe"),
-    ("bpe-size-too-small", blob_size_delta("bpe", -4 * 1000000), ""),
+    ("bpe-size-too-small", blob_size_delta("bpe", -4 * 1000000), "too large: bpe"),
     ("bpe-reserved-word-set", blob_word("bpe", 0, 1), "bpe"),
     ("bpe-special-count-huge", blob_word("bpe", 1, 0xFFFFFFFF), "bpe"),
     ("bpe-merge-count-huge", blob_word("bpe", 2, 0x40000000), "bpe"),
@@ -717,7 +774,7 @@ BPE_CONVERTED_CASES: list[tuple[str, ConvEdit, str]] = [
     ("bpe-merges-unsorted", merge_word(0, 0, 279), "bpe"),
     ("chat-missing", rename("chat", b"chaX"), "unexpected"),
     ("chat-flag-unknown", blob_byte("chat", 0, 7), "chat"),
-    ("chat-flag-without-blob", lambda d, bo: (converted_field(84, "I", 3)(d, bo), rename("chat", b"chaX")(d, bo)), ""),
+    ("chat-flag-without-blob", lambda d, bo: (converted_field(84, "I", 3)(d, bo), rename("chat", b"chaX")(d, bo)), "tensor: chaX"),
 ]
 
 
@@ -730,7 +787,7 @@ def test_toolkit_converted_bpe_file(label: str, edit: ConvEdit, message: str, bp
         bad = tmp_path / "bad.be.bin"
         bad.write_bytes(bytes(data))
         result, before = convert(out_dir, str(bad), "--endian", "little")
-        check_toolkit(result, 3, "", out_dir, before)
+        check_toolkit(result, 3, TOOLKIT_FILE_MESSAGES[f"converted-bpe/{label}"], out_dir, before)
 
 
 @pytest.mark.parametrize("label,edit,message", BPE_CONVERTED_CASES, ids=[c[0] for c in BPE_CONVERTED_CASES])

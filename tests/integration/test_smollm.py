@@ -1,7 +1,8 @@
-"""SmolLM2-135M-Instruct (GGUF, Q4_1) end to end: the C tokenizer against transformers' own GGUF
-tokenizer, greedy tokens against a float64 NumPy reference (near-tie rule), chat mode, and the
-same tokens on the host, G4 and Xenon (the block kernels are bit-identical to their scalar
-references, so every target must print the same ids)."""
+"""SmolLM2-135M-Instruct (GGUF, Q4_1) end to end: the C tokenizer and the toolkit's BPE reference
+against transformers' own GGUF tokenizer, greedy tokens against a float64 NumPy reference (near-tie
+rule), chat mode, the same tokens on the host, G4 and Xenon (the block kernels are bit-identical to
+their scalar references, so every target must print the same ids), and `run-qemu --verify`: the
+program's text against the toolkit's float32 reference of the engine, on the host and the G4."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tests.helpers import smollm_gguf
 from tests.smollm_reference import FloatLlama, chat_text, check_greedy, hf_encode
 from toolkit.cache import cache_root
 from toolkit.emulate import RunResult, run_user
+from toolkit.models.gguf import read_gguf
+from toolkit.reference import tokenizer_bpe
 from toolkit.pipeline import converted_for
 from toolkit.targets import load_target
 from toolkit.toolchain import cached_build
@@ -161,3 +164,38 @@ def test_bench_counts_every_weight_once_per_token_on_g4(gguf_path: Path) -> None
     assert float(simd["instructions_per_token"]) < 0.2 * float(scalar["instructions_per_token"])
     assert 0.9 * weights < float(simd["bytes_per_token"]) < 1.1 * weights
     assert 150 * 2**20 < int(simd["peak_memory_bytes"]) < 300 * 2**20
+
+
+def test_reference_tokenizer_matches_transformers(gguf_path: Path) -> None:
+    """The toolkit's BPE reference (what --verify encodes prompts with) on the same texts."""
+    model = read_gguf(gguf_path, gguf_path.read_bytes())
+    assert model.bpe is not None
+    rng = random.Random(20261202)
+    texts = CORPUS + MORE + ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 24))) for _ in range(300)]
+    for text in texts:
+        assert tokenizer_bpe.encode(model.tokenizer, model.bpe, text) == hf_encode(gguf_path, text), text
+
+
+VERIFY_RUNS = {"greedy": ["-t", "0"], "sampled": ["-t", "0.8", "-s", "42"]}
+
+
+def _verified(target: str, gguf: Path, settings: list[str], prompt: str = "Once upon a time") -> bytes:
+    result = cli("run-qemu", "--target", target, "-c", str(gguf), "-n", "24", *settings, "-i", prompt, "--verify",
+                 timeout=1800)
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, err[-2000:]
+    assert "verified: 24 tokens identical to the NumPy reference" in err, err[-2000:]
+    assert result.stdout.startswith(prompt.encode()) and result.stdout.endswith(b"\n")
+    return result.stdout
+
+
+@pytest.mark.parametrize("name", VERIFY_RUNS)
+def test_verify_on_the_host(name: str, gguf_path: Path) -> None:
+    _verified("host", gguf_path, VERIFY_RUNS[name])
+
+
+def test_verify_on_g4(gguf_path: Path) -> None:
+    """Under QEMU (about 2 minutes of emulated G4 for 24 positions): the AltiVec block kernels and
+    the G4's libm against the reference, greedy. The sampled run (`-t 0.8 -s 42`) is in the
+    README's long tier."""
+    _verified("g4", gguf_path, VERIFY_RUNS["greedy"])

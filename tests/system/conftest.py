@@ -10,10 +10,11 @@ import pytest
 
 from toolkit.pipeline import converted_for
 from toolkit.system.kernel import Kernel, cached_kernel
-from toolkit.targets import load_target
+from toolkit.targets import available_targets, load_target
 from toolkit.toolchain import Build, cached_build
 
-SYSTEM_TARGETS = ["g4", "xenon"]
+# every profile with a [system] table (a new one is system-tested without editing a list)
+SYSTEM_TARGETS = [name for name in available_targets() if load_target(name).system is not None]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

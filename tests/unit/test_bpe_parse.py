@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import overload
 
-from toolkit.models import bpe as bpemod
+from toolkit import format as fmt
 
 VOCAB = 100_000
 
@@ -54,7 +54,7 @@ def blob_words(n: int) -> tuple[int, ...]:
 
 def handed(n: int) -> int:
     words = CountingWords(blob_words(n))
-    parsed = bpemod.parse_words(words, VOCAB, "test")
+    parsed = fmt.parse_bpe_words(words, VOCAB, "test")
     assert len(parsed.merges) == n and parsed.merges[0] == (300 + n - 1, 301 + n - 1)  # rank order
     return words.handed
 
@@ -69,7 +69,7 @@ def test_the_measure_sees_the_old_quadratic_slicing() -> None:
     """The old parse's expression under the same count: doubling the merges quadruples it."""
     def old_style(n: int) -> int:
         words = CountingWords(blob_words(n))
-        base = bpemod.HEADER + 256
+        base = fmt.BPE_HEADER_WORDS + 256
         quads = [words[base + 4 * i:][:4] for i in range(n)]
         assert len(quads) == n
         return words.handed
@@ -82,4 +82,4 @@ def test_parse_blob_reads_the_bytes_it_writes() -> None:
     import struct
 
     data = struct.pack(f">{len(words)}I", *words)
-    assert bpemod.parse_blob(data, ">", VOCAB, "test") == bpemod.parse_words(words, VOCAB, "test")
+    assert fmt.parse_bpe_blob(data, ">", VOCAB, "test") == fmt.parse_bpe_words(words, VOCAB, "test")

@@ -137,7 +137,7 @@ def test_the_fallback_side_name_is_restored_after_a_kill_between_the_two_renames
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (dest / "f").read_text() == "old"
 
 
-def test_replace_dir_without_an_exchange_falls_back_to_two_renames(tmp_path: Path,
+def test_staged_dir_without_an_exchange_falls_back_to_two_renames(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fsutil, "exchange", lambda a, b: False)
     dest = tmp_path / "out"
@@ -169,14 +169,15 @@ def test_the_exchange_is_atomic_on_this_file_system(tmp_path: Path) -> None:
     print(f"exchange used on {_fs_type(tmp_path)} ({tmp_path})")
 
 
-def test_replace_dir_keeps_its_signature_and_leaves_nothing_beside(tmp_path: Path) -> None:
+def test_staged_dir_replaces_and_leaves_nothing_beside(tmp_path: Path) -> None:
+    """The one staged publish (fsutil.replace_dir, its former twin, is gone): made, then replaced."""
     dest = tmp_path / "out"
     for text in ("one", "two"):
-        work = tmp_path / f".work-{text}"
-        work.mkdir()
-        (work / "f").write_text(text)
-        fsutil.replace_dir(work, dest, 0o755)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (dest / "f").read_text() == "two"
+        with fsutil.staged_dir(dest, 0o755) as work:
+            (work / "f").write_text(text)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (dest / "f").read_text() == text
+        assert dest.stat().st_mode & 0o777 == 0o755
+    assert not hasattr(fsutil, "replace_dir")
 
 
 def test_a_relative_ppc_llm_cache_is_taken_from_the_working_directory(tmp_path: Path,

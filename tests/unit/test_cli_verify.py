@@ -1,21 +1,27 @@
-"""run-qemu --verify wiring, with the build and the emulator stubbed: the reference decides."""
+"""run-qemu --verify wiring, with the build and the emulator stubbed: the reference decides, for
+llama2.c vocabularies (the golden cases) and GGUF models (the tiny GGUF model, converted for real)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from toolkit import cli
+from toolkit import cli, reference
+from toolkit.fuzz import tinygguf
+from toolkit.models.gguf import read_gguf
 from toolkit.emulate import RunResult, Sink
 from toolkit.targets import Target
 from toolkit.toolchain import Build
 from tests.helpers import GoldenCase
 
 
-def run_with_output(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                    case: GoldenCase, stdout: bytes) -> tuple[int, str, str]:
+def run_with_output(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[Any], tmp_path: Path,
+                    case: GoldenCase | list[str], stdout: bytes) -> tuple[int, Any, Any]:
+    """``run-qemu --target g4 ARGS --verify`` (ARGS: the golden case's, or the list) printing ``stdout``."""
+    args = case if isinstance(case, list) else case.engine_args()
     monkeypatch.setenv("PPC_LLM_CACHE", str(tmp_path))
 
     def fake_build(target: Target, cache: Path) -> Build:
@@ -29,7 +35,7 @@ def run_with_output(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtu
 
     monkeypatch.setattr(cli, "cached_build", fake_build)
     monkeypatch.setattr(cli, "run_user", fake_run)
-    monkeypatch.setattr(sys, "argv", ["ppc-llm", "run-qemu", "--target", "g4", *case.engine_args(), "--verify"])
+    monkeypatch.setattr(sys, "argv", ["ppc-llm", "run-qemu", "--target", "g4", *args, "--verify"])
     try:
         cli.main()
         code = 0
@@ -54,3 +60,30 @@ def test_verify_reports_the_first_mismatch(monkeypatch: pytest.MonkeyPatch, caps
     code, _, err = run_with_output(monkeypatch, capsys, tmp_path, case, tampered)
     assert code == 7, err
     assert "first mismatch at step" in err and "Traceback" not in err
+
+
+GGUF_RUNS = [(["-t", "0", "-n", "12", "-i", "Once upon a time"], (0.0, 0.9, 1, 12)),
+             (["-t", "0.8", "-s", "42", "-n", "12", "-i", "the"], (0.8, 0.9, 42, 12)),
+             (["-t", "1", "-p", "0", "-s", "7", "-n", "9", "-i", "a wa"], (1.0, 0.0, 7, 9))]
+
+
+@pytest.mark.parametrize("args,settings", GGUF_RUNS, ids=["greedy", "sampled", "multinomial"])
+def test_verify_covers_gguf_models(monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes],
+                                   tmp_path: Path, args: list[str], settings: tuple[float, float, int, int]) -> None:
+    gguf = tinygguf.write(tmp_path / "tiny.gguf")
+    prompt = args[args.index("-i") + 1]
+    expected = reference.generate(read_gguf(gguf, gguf.read_bytes()), prompt, *settings).text
+    code, out, err = run_with_output(monkeypatch, capsysbinary, tmp_path, ["-c", str(gguf), *args], expected)
+    assert code == 0, err
+    assert out == expected and b"verified" in err and b"Traceback" not in err  # the tiny model prints any bytes
+    tampered = expected[:1] + b"#" + expected[2:]  # inside the prompt, which the program prints as typed
+    code, _, err = run_with_output(monkeypatch, capsysbinary, tmp_path, ["-c", str(gguf), *args], tampered)
+    assert code == 7, err
+    assert b"first mismatch at step" in err and b"Traceback" not in err
+
+
+def test_verify_still_refuses_chat(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                   tmp_path: Path) -> None:
+    gguf = tinygguf.write(tmp_path / "tiny.gguf")
+    code, _, err = run_with_output(monkeypatch, capsys, tmp_path, ["-c", str(gguf), "--chat", "-i", "hi"], b"")
+    assert code == 2 and "--verify compares raw completions" in err

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from toolkit import format as fmt
-from toolkit.errors import InputError
-from toolkit.models import Model
+from toolkit.errors import InputError, UsageError
+from toolkit.fuzz import tiny_bpe_model
+from toolkit.models import Activations, Model
 from toolkit.models.llama2c import read_checkpoint, read_tokenizer
 
 
@@ -18,6 +19,12 @@ from toolkit.models.llama2c import read_checkpoint, read_tokenizer
 def model(bundled_model_paths: tuple[Path, Path]) -> Model:
     checkpoint, tokenizer = bundled_model_paths
     return read_checkpoint(checkpoint, read_tokenizer(tokenizer))
+
+
+@pytest.fixture(scope="module")
+def blocks_model() -> Model:
+    """A model whose blocks multiply float32 activations (the tiny GGUF one: Q8_0 / Q4_1, BPE, ChatML)."""
+    return tiny_bpe_model()
 
 
 @pytest.mark.parametrize("endian", ["big", "little"])
@@ -92,3 +99,49 @@ def test_read_any_reads_converted_without_tokenizer(model: Model, tmp_path: Path
     path.write_bytes(fmt.encode(model, "little"))
     back = fmt.read_any(path, None)
     assert np.array_equal(back.tensors["wq"], model.tensors["wq"])
+
+
+def test_activations_are_a_fact_of_the_model(model: Model, blocks_model: Model) -> None:
+    assert model.activations is Activations.INT8 and not model.keeps_blocks
+    assert blocks_model.activations is Activations.FLOAT32 and blocks_model.keeps_blocks
+
+
+@pytest.mark.parametrize("endian", ["big", "little"])
+def test_activations_round_trip_as_the_stored_flag(model: Model, blocks_model: Model, endian: str) -> None:
+    bo = fmt.ENDIANS[endian]
+    for source, flag in ((model, 0), (blocks_model, fmt.FLAG_FLOAT_ACTIVATIONS)):
+        for quant in ((None, "q8_0") if flag == 0 else (None,)):
+            data = fmt.encode(source, endian, quant)
+            (flags,) = struct.unpack_from(bo + "I", data, 84)
+            assert flags & fmt.FLAG_FLOAT_ACTIVATIONS == flag
+            header = fmt.read_header(data, len(data), "x")
+            assert header.activations is source.activations
+            assert fmt.decode(data, "x").activations is source.activations
+
+
+@pytest.mark.parametrize("endian", ["big", "little"])
+def test_blocks_model_round_trips_byte_for_byte(blocks_model: Model, endian: str) -> None:
+    data = fmt.encode(blocks_model, endian)
+    back = fmt.decode(data, "x")
+    assert back.bpe == blocks_model.bpe and back.chat and back.chat_system == blocks_model.chat_system
+    assert back.quant == blocks_model.quant and fmt.encode(back, endian) == data
+
+
+def test_quant_does_not_apply_to_kept_blocks(blocks_model: Model) -> None:
+    with pytest.raises(UsageError, match=rf"--quant q4_0: a GGUF model keeps its own quantization "
+                                         rf"\({blocks_model.quant}\)"):
+        fmt.encode(blocks_model, "big", "q4_0")
+
+
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_blob_codecs_invert(blocks_model: Model, byteorder: str) -> None:
+    assert blocks_model.bpe is not None
+    blob = fmt.bpe_blob(blocks_model.bpe, byteorder)
+    assert fmt.parse_bpe_blob(blob, byteorder, blocks_model.config.vocab_size, "x") == blocks_model.bpe
+    for system in (None, "", "caf\u00e9 \U0001f600"):
+        assert fmt.parse_chat_blob(fmt.chat_blob(system), "x") == system
+
+
+def test_every_public_name_is_on_the_package() -> None:
+    for name in fmt.__all__:
+        assert getattr(fmt, name) is not None, name

@@ -1,4 +1,6 @@
-"""Tests of the NumPy llama2.c reference (toolkit.reference)."""
+"""Tests of the NumPy llama2.c reference (toolkit.reference): libm, kernels, the llama2.c tokenizer,
+the sampler, generation and the comparison. The GGUF side (block kernels, BPE) is in
+test_reference_gguf.py."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 
 import toolkit
 from toolkit import reference as ref
+from toolkit.reference import kernels, tokenizer_llama2c
 from toolkit.errors import UsageError
 from toolkit.models import Model, ModelConfig, Tokenizer
 from toolkit.models.llama2c import read_checkpoint, read_tokenizer
@@ -130,7 +133,7 @@ def test_sequential_sum_adds_in_c_order(shape: tuple[int, ...]) -> None:
     expected = np.zeros(shape[1:], dtype=np.float32)
     for row in terms:
         expected = expected + row  # float32 + float32, one row after another
-    assert np.array_equal(ref._sequential_sum(terms), expected)
+    assert np.array_equal(kernels.sequential_sum(terms), expected)
 
 
 def test_matmul_is_a_sequential_row_sum() -> None:
@@ -290,13 +293,13 @@ def test_decode_piece_rules() -> None:
 
 
 def test_scan_hex_byte_mirrors_sscanf() -> None:
-    assert ref._scan_hex_byte(b"<0xff>") == 0xFF
-    assert ref._scan_hex_byte(b"<0x7") == 7
-    assert ref._scan_hex_byte(b"<0x123>") == 0x12
-    assert ref._scan_hex_byte(b"<0x zz>") is None
-    assert ref._scan_hex_byte(b"<0x 4>") == 4  # %X skips leading white space
-    assert ref._scan_hex_byte(b"<0x-1>") == 0xFF
-    assert ref._scan_hex_byte(b"<1x41>") is None
+    assert tokenizer_llama2c._scan_hex_byte(b"<0xff>") == 0xFF
+    assert tokenizer_llama2c._scan_hex_byte(b"<0x7") == 7
+    assert tokenizer_llama2c._scan_hex_byte(b"<0x123>") == 0x12
+    assert tokenizer_llama2c._scan_hex_byte(b"<0x zz>") is None
+    assert tokenizer_llama2c._scan_hex_byte(b"<0x 4>") == 4  # %X skips leading white space
+    assert tokenizer_llama2c._scan_hex_byte(b"<0x-1>") == 0xFF
+    assert tokenizer_llama2c._scan_hex_byte(b"<1x41>") is None
 
 
 # --------------------------------------------------------------------------- sampler

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,78 @@ def test_system_table_is_validated(tmp_path: Path) -> None:
     no_fragment.write_text(text, encoding="utf-8")  # kernel/mac99.config is not beside this copy
     with pytest.raises(InputError, match="kernel_config 'kernel/mac99.config' does not exist"):
         load_target_file(no_fragment)
+
+
+def _fake_kernel_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, calls: list[Path]) -> Path:
+    """cached_kernel with its processes replaced: the needs found, the compiler's version fixed,
+    the source tree a folder, and make writing an image and a .config into O=."""
+    from toolkit.system import kernel
+
+    tarball = tmp_path / "linux.tar.xz"
+    tarball.write_bytes(b"not really a tarball")
+    system = system_of(load_target("g4"))
+    monkeypatch.setattr(kernel, "system_of", lambda target: replace(system, kernel_source=str(tarball)))
+    monkeypatch.setattr(kernel, "kernel_needs", lambda s: [kernel.Need(str(tarball), "p", str(tarball)),
+                                                           kernel.Need("cc", "p", "/usr/bin/cc")])
+    monkeypatch.setattr(kernel, "compiler_version", lambda cc: "12.2.0")
+    monkeypatch.setattr(kernel, "_source_tree", lambda cache, tb, sha, label: tmp_path / "tree")
+
+    def make(system: object, tree: Path, obj: Path, label: str) -> int:
+        calls.append(obj)
+        obj.mkdir()
+        (obj / "vmlinux").write_bytes(b"\x7fELF kernel")
+        (obj / ".config").write_text("CONFIG_A=y\n")
+        return 3
+
+    monkeypatch.setattr(kernel, "_configure_and_make", make)
+    return tmp_path / "cache"
+
+
+def test_guest_kernel_is_a_checked_cache_entry_built_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from toolkit import cache as cache_mod
+    from toolkit.system.kernel import MANIFEST, cached_kernel
+
+    calls: list[Path] = []
+    root = _fake_kernel_build(monkeypatch, tmp_path, calls)
+    first = cached_kernel(load_target("g4"), root)
+    assert first.build_s is not None and first.image.read_bytes() == b"\x7fELF kernel" and len(calls) == 1
+    folder = first.image.parent
+    assert folder.parent == root / "kernels" and folder.name == f"g4-{first.key[:16]}"
+    assert cache_mod.check(folder, "kernels", folder.name) is None
+    assert sorted(p.name for p in folder.iterdir()) == sorted([cache_mod.STAMP, MANIFEST, "config", "vmlinux"])
+    assert calls[0].parent != folder  # built in a staging folder, published whole
+    again = cached_kernel(load_target("g4"), root)
+    assert again == replace(first, build_s=None) and len(calls) == 1
+    first.image.write_bytes(b"damaged")
+    rebuilt = cached_kernel(load_target("g4"), root)
+    assert rebuilt.build_s is not None and len(calls) == 2 and rebuilt.image.read_bytes() == b"\x7fELF kernel"
+    assert "damaged entry" in capsys.readouterr().err
+    assert sorted(p.name for p in (root / "kernels").iterdir()) == [folder.name]  # no staging left
+
+
+def test_kernel_source_is_unpacked_once_and_published_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from toolkit.errors import BuildError
+    from toolkit.system import kernel
+
+    tops = ["linux-source-6.1"]
+
+    def tar(argv: list[object]) -> subprocess.CompletedProcess[bytes]:
+        into = Path(str(argv[argv.index("-C") + 1]))
+        for top in tops:
+            (into / top / "kernel").mkdir(parents=True)
+            (into / top / "Makefile").write_text("all:\n")
+        return subprocess.CompletedProcess(argv, 0, b"", b"")
+
+    monkeypatch.setattr(kernel, "run", tar)
+    tree = kernel._source_tree(tmp_path, tmp_path / "linux.tar.xz", "ab" * 32, "kernel g4")
+    assert tree == tmp_path / "kernels" / f"source-{'ab' * 8}"
+    assert sorted(p.name for p in tree.iterdir()) == ["Makefile", "kernel"]
+    assert sorted(p.name for p in tree.parent.iterdir()) == [tree.name]  # no staging left beside it
+    tops.append("another")
+    assert kernel._source_tree(tmp_path, tmp_path / "linux.tar.xz", "ab" * 32, "kernel g4") == tree  # not again
+    with pytest.raises(BuildError, match="does not hold one source folder"):
+        kernel._source_tree(tmp_path, tmp_path / "linux.tar.xz", "cd" * 32, "kernel g4")
+    assert sorted(p.name for p in tree.parent.iterdir()) == [tree.name]

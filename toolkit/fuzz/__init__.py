@@ -27,7 +27,6 @@ test suite replays them. The long run (README, "Reliability"):
 from __future__ import annotations
 
 import re
-import shutil
 import struct
 import subprocess
 import time
@@ -36,15 +35,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import format as fmt
+from .. import cache, format as fmt
+from ..buildplan import ENGINE_PROGRAM, BuildPlan, plan
 from ..cmd import require_tool
 from ..errors import BuildError, ToolMissingError
 from ..fsutil import atomic_write_bytes, sha256_bytes
 from ..models import Model, ModelConfig, Tensor
 from ..models.llama2c import read_checkpoint, read_tokenizer, tokenizer_bytes
-from ..render import ENGINE_SOURCES, render
+from ..render import render
 from ..resources import default_checkpoint, default_tokenizer
 from ..targets import load_target
+from ..toolchain import compiler_version
 
 HARNESS_DIR = Path(__file__).resolve().parent
 LOADERS = ("model", "tokenizer", "prompt", "bpe", "chat", "bpe_prompt")
@@ -54,9 +55,10 @@ HARNESSES = {"model": ("fuzz_model.c", ()), "tokenizer": ("fuzz_tokenizer.c", ()
              "bpe_prompt": ("fuzz_prompt.c", ())}
 BPE_LOADERS = ("bpe", "chat", "bpe_prompt")
 BOUNDED_MAX_LEN = 65536  # the in-suite run cuts the 1 MB stories260K seeds: ~100x more executions
+FUZZ_TARGET = "host"  # the engine library of its build plan (toolkit/buildplan.py), with the flags below on top
 SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all")
-CFLAGS = ("-std=c99", "-g", "-O1", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fno-omit-frame-pointer",
-          "-Wno-unused-function")  # harness.h helpers are shared, not all used by each harness
+FUZZ_CFLAGS = ("-g", "-O1", "-fno-omit-frame-pointer",
+               "-Wno-unused-function")  # harness.h helpers are shared, not all used by each harness
 CLANG_PACKAGES = "clang libclang-rt-14-dev libfuzzer-14-dev"
 # Base of the tokenizer and prompt harnesses, and the smallest seeds: the bundled tokenizer on a
 # tiny random model, so an execution costs microseconds rather than loading 1 MB of weights.
@@ -105,8 +107,15 @@ def _clang() -> str:
     return require_tool("clang", CLANG_PACKAGES)
 
 
-def _compile(clang: str, out: Path, sources: list[Path], extra: tuple[str, ...], include: Path) -> None:
-    argv = [clang, *CFLAGS, *SANITIZE, *extra, f"-I{include}", "-o", str(out), *map(str, sources), "-lm"]
+def fuzz_cflags(built: BuildPlan) -> tuple[str, ...]:
+    """The plan's flags of the engine library (the fuzz target has no SIMD file), then the fuzz
+    build's own: debug information, -O1 and the sanitizers."""
+    return built.base_cflags + FUZZ_CFLAGS + SANITIZE
+
+
+def _compile(built: BuildPlan, clang: str, out: Path, sources: list[Path], extra: tuple[str, ...],
+             include: Path) -> None:
+    argv = [clang, *fuzz_cflags(built), *extra, f"-I{include}", "-o", str(out), *map(str, sources), *built.libs]
     result = subprocess.run(argv, capture_output=True, check=False)
     if result.returncode == 0:
         return
@@ -140,30 +149,35 @@ def tiny_bpe_model() -> Model:
 
 
 def build(work: Path) -> FuzzBuild:
-    """Compile every harness into ``work/<key>/`` (reused while sources and harnesses are unchanged)."""
+    """Every harness, compiled into the cache entry ``work/builds/<key>`` (toolkit/cache.py: reused
+    while the sources, harnesses, clang and flags are unchanged)."""
     clang = _clang()
-    sources = render(load_target("host"))
+    target = load_target(FUZZ_TARGET)
+    built = plan(target)
+    sources = render(target)
     harnesses = sorted(HARNESS_DIR.glob("*.[ch]"))
-    key = sha256_bytes(sources.digest().encode() + b"".join(p.read_bytes() for p in harnesses))[:16]
-    directory = work / f"build-{key}"
-    done = directory / ".complete"
-    if not done.exists():
-        shutil.rmtree(directory, ignore_errors=True)
+    inputs = {"source_sha256": sources.digest(), "clang_version": compiler_version(clang),
+              "harnesses_sha256": sha256_bytes(b"".join(p.name.encode() + b"\0" + p.read_bytes() for p in harnesses)),
+              "flags": " ".join(fuzz_cflags(built) + built.libs)}
+    key = sha256_bytes("\0".join(f"{k}={v}" for k, v in sorted(inputs.items())).encode())[:16]
+
+    def fill(directory: Path) -> None:
         src = directory / "src"
-        src.mkdir(parents=True)
-        for source in sources.files:
-            (src / source.name).write_text(source.text, encoding="utf-8")
-        engine = [src / name for name in ENGINE_SOURCES]
+        src.mkdir()
+        for file in sources.files:
+            (src / file.name).write_text(file.text, encoding="utf-8")
+        engine = [src / source.name for source in built.library]
         for loader in LOADERS:
             harness, flags = HARNESSES[loader]
-            _compile(clang, directory / f"fuzz_{loader}", engine + [HARNESS_DIR / harness],
+            _compile(built, clang, directory / f"fuzz_{loader}", engine + [HARNESS_DIR / harness],
                      ("-fsanitize=fuzzer", *flags), src)
-        _compile(clang, directory / "alloc_fail", engine + [HARNESS_DIR / "alloc_fail.c"], (), src)
-        _compile(clang, directory / "ppcllm_asan", engine + [src / "main.c"], (), src)  # the CLI, sanitized
-        base = directory / "tiny.le.bin"
-        atomic_write_bytes(base, fmt.encode(tiny_model(), "little"))
+        _compile(built, clang, directory / "alloc_fail", engine + [HARNESS_DIR / "alloc_fail.c"], (), src)
+        _compile(built, clang, directory / "ppcllm_asan", engine + [src / built.program(ENGINE_PROGRAM).entry], (),
+                 src)  # the CLI, sanitized
+        atomic_write_bytes(directory / "tiny.le.bin", fmt.encode(tiny_model(), "little"))
         atomic_write_bytes(directory / "tiny_bpe.le.bin", fmt.encode(tiny_bpe_model(), "little"))
-        done.write_text(key + "\n", encoding="utf-8")
+
+    directory = cache.obtain(work, "builds", f"build-{key}", fill, inputs)
     return FuzzBuild(directory, directory / "tiny.le.bin")
 
 
@@ -196,20 +210,18 @@ def _seeds(loader: str) -> dict[str, bytes]:
 
 
 def _bpe_seeds(loader: str) -> dict[str, bytes]:
-    from ..models import bpe as bpemod
-
     model = tiny_bpe_model()
     assert model.bpe is not None
     if loader == "bpe":
-        full = bpemod.blob(model.bpe, "<")
+        full = fmt.bpe_blob(model.bpe, "<")
         # the same tables with only the first 8 character-class ranges (ASCII letters, digits, space)
         words = list(struct.unpack(f"<{len(full) // 4}I", full))
         head = 8 + 256 + words[1] + 4 * words[2]
         words[3] = 8
         return {"tiny_bpe.le": full, "few_ranges.le": struct.pack(f"<{head + 24}I", *words[:head + 24])}
     if loader == "chat":
-        return {"default-system": bpemod.chat_blob(model.chat_system), "none": bpemod.chat_blob(None),
-                "utf8": bpemod.chat_blob("caf\u00e9 <|im_start|> 42 \U0001f600")}
+        return {"default-system": fmt.chat_blob(model.chat_system), "none": fmt.chat_blob(None),
+                "utf8": fmt.chat_blob("caf\u00e9 <|im_start|> 42 \U0001f600")}
     return {"once": b"Once upon a time, the 123 cafe", "chatml": b"<|im_start|>user\nhi<|im_end|>\n<|im_start|>",
             "apostrophes": b"it's we're I'll they've 'd 'm   \t\n\n  x", "utf8": "caf\u00e9 \U0001f600 \u0663\u0664".encode(),
             "invalid": b"\xff\xfe\xc3 \x80\x80<|im_end|\xe2\x82", "empty": b""}

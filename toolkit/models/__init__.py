@@ -14,6 +14,7 @@ Matrices are stored as llama2.c stores them: ``out = W @ x`` with W of shape (ou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
@@ -94,13 +95,19 @@ class Tokenizer:
         return len(self.pieces)
 
 
+class Activations(Enum):
+    """The activations a model's block-quantized matrices multiply: which kernels run them."""
+
+    INT8 = "int8"    # quantized to int8 per group of 32 at run time (the kinds ``--quant`` makes)
+    FLOAT32 = "f32"  # float32, as they are (blocks taken over as they were stored, any block kind)
+
+
 @dataclass(frozen=True)
 class Model:
-    """``bpe`` is set for GPT-2 byte-level BPE vocabularies (GGUF models; the pieces in
-    ``tokenizer`` are then raw bytes with zero scores). ``chat`` says the model has a ChatML chat
-    template, ``chat_system`` is that template's default system prompt (None: it has none).
-    ``float_activations``: block-quantized matrices multiply float32 activations (GGUF models)
-    instead of int8-quantized ones (``--quant`` of llama2.c models)."""
+    """``bpe`` is set for GPT-2 byte-level BPE vocabularies (the pieces in ``tokenizer`` are then
+    raw bytes with zero scores). ``chat`` says the model has a ChatML chat template,
+    ``chat_system`` is that template's default system prompt (None: it has none).
+    ``activations``: what its block-quantized matrices multiply (``Activations``)."""
 
     config: ModelConfig
     tensors: dict[str, Tensor]
@@ -108,7 +115,7 @@ class Model:
     bpe: BPE | None = None
     chat: bool = False
     chat_system: str | None = None
-    float_activations: bool = False
+    activations: Activations = Activations.INT8
 
     def classifier(self) -> Tensor:
         return self.tensors["tok_embeddings"] if self.config.shared_classifier else self.tensors["wcls"]
@@ -118,3 +125,9 @@ class Model:
         """'f32', or the block quantization of the matrices."""
         wq = self.tensors["wq"]
         return wq.kind if isinstance(wq, QuantTensor) else "f32"
+
+    @property
+    def keeps_blocks(self) -> bool:
+        """True when its matrices stay as they are (``--quant`` does not apply): blocks that
+        multiply float32 activations are not re-made as the int8-activation kinds."""
+        return self.activations is Activations.FLOAT32

@@ -4,7 +4,8 @@ The ``gguf`` package reads the file, but it trusts every length and count it fin
 ``check_structure`` first walks the header, the metadata and the tensor table with bounds checks
 against the file's size. GGUF's quantization blocks are kept as they are (Q8_0, Q4_0, Q4_1;
 F16 and F32 matrices become f32, which is exact): codes and fp16 scales (and Q4_1's fp16 mins)
-move into ``QuantTensor``s, nothing is re-quantized.
+move into ``QuantTensor``s, nothing is re-quantized. They multiply float32 activations (the
+model's ``Activations.FLOAT32``), so ``--quant`` does not apply to them (``Model.keeps_blocks``).
 
 GGUF's llama Q and K matrices are stored permuted (by llama.cpp's converter) so that RoPE turns
 adjacent pairs (2i, 2i+1): the pairing llama2.c and the engine use, so they need no change.
@@ -22,7 +23,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..quant import GROUP, QuantTensor, padded_groups
-from . import Model, ModelConfig, Tensor, Tokenizer
+from . import Activations, Model, ModelConfig, Tensor, Tokenizer
 from .bpe import BPE, NO_TOKEN, piece_bytes
 
 MAGIC = b"GGUF"
@@ -174,7 +175,8 @@ def read_gguf(path: Path, data: bytes) -> Model:
     tensors = _tensors(raw, config, source)
     tokenizer, bpe = _tokenizer(meta, config.vocab_size, source)
     chat, system = chat_template(meta.get("tokenizer.chat_template"))
-    return Model(config, tensors, tokenizer, bpe=bpe, chat=chat, chat_system=system, float_activations=True)
+    return Model(config, tensors, tokenizer, bpe=bpe, chat=chat, chat_system=system,
+                 activations=Activations.FLOAT32)
 
 
 def _metadata(reader: Any) -> dict[str, Any]:

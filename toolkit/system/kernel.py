@@ -6,7 +6,8 @@
 The fragment (``targets/kernel/*.config``, named by the target's ``[system]`` table) is data.
 Kconfig silently drops an option whose dependencies are missing, so after the build every option
 in the fragment is checked against the final ``.config``. The cache key is the fragment, the
-source tarball's content, the cross-compiler's version and the image name.
+source tarball's content, the cross-compiler's version and the image name; the kernel is a checked
+cache entry (toolkit/cache.py), the unpacked source a folder published whole (toolkit/fsutil.py).
 
 Before anything starts, every missing piece (the source tarball, the cross-compiler, a host tool)
 is named at once with its apt package. The build (many minutes) reports on stderr: a line per
@@ -22,7 +23,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +31,8 @@ from pathlib import Path
 from ..cmd import echo, run
 from ..emulate.stream import pump
 from ..errors import BuildError, ToolMissingError, UsageError
-from ..fsutil import replace_dir, sha256_bytes, sha256_file
+from .. import cache as entries
+from ..fsutil import sha256_bytes, sha256_file, staging
 from ..targets import System, Target
 from ..toolchain import compiler_version
 
@@ -122,79 +123,88 @@ def kernel_key(system: System, tarball_sha: str, cc_version: str) -> str:
 
 
 def cached_kernel(target: Target, cache: Path) -> Kernel:
-    """The guest kernel for ``target``, built first when its key is new."""
+    """The guest kernel for ``target`` (a cache entry, toolkit/cache.py), built first when its key
+    is new or the entry is damaged."""
     system = system_of(target)
     needs = kernel_needs(system)
     require_needs(needs, f"the guest kernel for {target.name}")
     tarball, cc = Path(system.kernel_source), str(needs[1].path)
     tarball_sha = sha256_file(tarball)
     key = kernel_key(system, tarball_sha, compiler_version(cc))
-    directory = cache / "kernels" / f"{target.name}-{key[:16]}"
-    if (directory / MANIFEST).is_file():
-        return Kernel(directory / system.kernel_image, key, None)
-    return _build(target, system, cache, directory, tarball, tarball_sha, key)
+    name = f"{target.name}-{key[:16]}"
+    found = entries.lookup(cache, "kernels", name)
+    if found is not None:
+        return Kernel(found / system.kernel_image, key, None)
+    return _build(target, system, cache, cache / "kernels" / name, tarball, tarball_sha, key)
 
 
 def _source_tree(cache: Path, tarball: Path, tarball_sha: str, label: str) -> Path:
-    """The tarball unpacked once into the cache (into a temporary folder, then renamed)."""
+    """The tarball unpacked once into the cache (staged, then published whole: toolkit/fsutil.py).
+    Not a checked cache entry: hashing a kernel tree on every use would cost more than unpacking."""
     tree = cache / "kernels" / f"source-{tarball_sha[:16]}"
     if tree.is_dir():
         _say(f"{label} 1/3: the source is unpacked already ({tree})")
         return tree
     _say(f"{label} 1/3: unpacking {tarball.name}")
-    tree.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".source.", dir=tree.parent))
-    try:
-        _check(run(["tar", "-xf", tarball, "-C", work]), f"unpacking {tarball}")
-        tops = [p for p in work.iterdir() if p.is_dir()]
-        if len(tops) != 1:
+    with staging(tree) as stage:
+        unpacked = stage.path / "unpacked"
+        unpacked.mkdir()
+        _check(run(["tar", "-xf", tarball, "-C", unpacked]), f"unpacking {tarball}")
+        tops = list(unpacked.iterdir())
+        if len(tops) != 1 or not tops[0].is_dir():
             raise BuildError(f"{tarball} does not hold one source folder")
-        try:
-            tops[0].rename(tree)
-        except OSError:
-            if not tree.is_dir():  # else another process unpacked it meanwhile: use theirs
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        for child in tops[0].iterdir():  # the source folder's contents become the staged folder's
+            child.rename(stage.path / child.name)
+        shutil.rmtree(unpacked)
+        stage.publish(0o755, replace=False)  # else another process unpacked it meanwhile: use theirs
     return tree
 
 
 def _build(target: Target, system: System, cache: Path, directory: Path, tarball: Path, tarball_sha: str,
            key: str) -> Kernel:
+    """Build the kernel into the cache entry at ``directory`` (CACHE/kernels/NAME)."""
     _say(f"building the guest kernel for {target.name} from {tarball.name} (a few minutes, once)")
     start = time.monotonic()
     label = f"kernel {target.name}"
     tree = _source_tree(cache, tarball, tarball_sha, label)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        make: list[str | Path] = ["make", "-C", tree, f"O={work / 'obj'}", f"ARCH={system.kernel_arch}",
-                f"CROSS_COMPILE={system.kernel_cross}"]
-        _say(f"{label} 2/3: configuring (allnoconfig + {system.kernel_config.name})")
-        _check(run([*make, "allnoconfig", f"KCONFIG_ALLCONFIG={system.kernel_config}"]), "configuring the kernel")
-        jobs = os.cpu_count() or 1
-        _say(f"{label} 3/3: building {system.kernel_image} (make -j{jobs}; a progress line every {PROGRESS_S:.0f} s)")
-        files = _make_with_progress([*make, f"-j{jobs}", system.kernel_image], label)
+    files = 0
+
+    def fill(work: Path) -> None:
+        nonlocal files
+        files = _configure_and_make(system, tree, work / "obj", label)
         final = (work / "obj" / ".config").read_text(encoding="utf-8")
-        dropped = dropped_options(system.kernel_config.read_text(encoding="utf-8"), final)
-        if dropped:
-            raise BuildError(f"Kconfig dropped options of {system.kernel_config.name}: {', '.join(dropped)}",
-                             "add the options they depend on to the fragment")
         shutil.copy2(work / "obj" / system.kernel_image, work / system.kernel_image)
         (work / "config").write_text(final, encoding="utf-8")
         shutil.rmtree(work / "obj")
-        build_s = time.monotonic() - start
         manifest = {"target": target.name, "key": key, "source": str(tarball), "source_sha256": tarball_sha,
                     "fragment": system.kernel_config.name, "image": system.kernel_image,
-                    "build_seconds": round(build_s, 1)}
+                    "build_seconds": round(time.monotonic() - start, 1)}
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        replace_dir(work, directory, 0o755)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+
+    inputs = {"target": target.name, "key": key, "source_sha256": tarball_sha, "fragment": system.kernel_config.name}
+    entries.create(cache, "kernels", directory.name, fill, inputs)
+    build_s = time.monotonic() - start
     _say(f"built the guest kernel for {target.name} in {build_s:.0f} s ({files} files compiled): "
          f"{directory / system.kernel_image}")
     return Kernel(directory / system.kernel_image, key, build_s)
+
+
+def _configure_and_make(system: System, tree: Path, obj: Path, label: str) -> int:
+    """allnoconfig with the fragment, then the image, in ``obj``; every fragment option checked
+    against the final .config. The number of files compiled."""
+    make: list[str | Path] = ["make", "-C", tree, f"O={obj}", f"ARCH={system.kernel_arch}",
+                              f"CROSS_COMPILE={system.kernel_cross}"]
+    _say(f"{label} 2/3: configuring (allnoconfig + {system.kernel_config.name})")
+    _check(run([*make, "allnoconfig", f"KCONFIG_ALLCONFIG={system.kernel_config}"]), "configuring the kernel")
+    jobs = os.cpu_count() or 1
+    _say(f"{label} 3/3: building {system.kernel_image} (make -j{jobs}; a progress line every {PROGRESS_S:.0f} s)")
+    files = _make_with_progress([*make, f"-j{jobs}", system.kernel_image], label)
+    final = (obj / ".config").read_text(encoding="utf-8")
+    dropped = dropped_options(system.kernel_config.read_text(encoding="utf-8"), final)
+    if dropped:
+        raise BuildError(f"Kconfig dropped options of {system.kernel_config.name}: {', '.join(dropped)}",
+                         "add the options they depend on to the fragment")
+    return files
 
 
 class MakeProgress:

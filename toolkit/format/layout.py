@@ -1,0 +1,71 @@
+"""The converted model file's layout: the one place that knows it (mirrored by templates/loader).
+
+Layout, every integer and float in the file's byte order (``endian``):
+
+    offset  size  field
+    0       8     magic "PPCLLM\\0\\0" (bytes, order-free)
+    8       4     byte-order mark 0x0A0B0C0D: bytes 0A 0B 0C 0D = big-endian, 0D 0C 0B 0A = little
+    12      4     format version (FORMAT_VERSION)
+    16      4     header size (HEADER_SIZE)
+    20      4     tensor alignment in bytes (ALIGNMENT)
+    24      8     file size in bytes
+    32      4     number of tensor table entries
+    36      28    dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len (u32 each)
+    64      4     shared classifier (0 or 1)
+    68      4     rope theta (f32)
+    72      4     rms norm epsilon (f32)
+    76      4     weight quantization of most matrices: a dtype code (0 f32, 2 q8_0, 3 q4_0, 5 q4_1)
+    80      4     tokenizer kind: 0 llama2.c (sentencepiece scores), 1 GPT-2 byte-level BPE
+    84      4     flags: bit 0 float activations (block-quantized matrices multiply float32
+                  activations, and may mix block kinds; else int8-quantized ones), bit 1 ChatML
+                  chat template
+    88      40    reserved, zero
+    128     64*n  tensor table, sorted by offset: name (32 bytes, NUL padded ASCII), dtype (u32),
+                  ndim (u32), dims[3] (u32), reserved (u32), offset (u64)
+    ...           tensor data, each at a multiple of ALIGNMENT, zero padding between
+
+dtype 0 is f32; dtype 1 is raw bytes (the tokenizer blob, llama2.c tokenizer.bin layout in the
+file's byte order; for BPE vocabularies the pieces are raw bytes and the "bpe" blob follows,
+layout in toolkit/format/blobs.py; ChatML models have a "chat" blob: a flag byte and the default
+system prompt); dtypes 2 (q8_0), 3 (q4_0) and 5 (q4_1) are block-quantized codes, whose scales
+are the tensor NAME.scales of dtype 4 (fp16), and for q4_1 whose mins are NAME.mins (fp16, same
+shape) (layout in toolkit/quant.py). Norms always stay f32; each matrix (MATRICES) is f32 or
+block-quantized, as its table entry says.
+
+The stored layout depends only on the byte order, never on the target: one big-endian file
+serves every big-endian target.
+"""
+
+from __future__ import annotations
+
+from ..quant import KINDS
+
+MAGIC = b"PPCLLM\0\0"
+BOM = 0x0A0B0C0D
+FORMAT_VERSION = 5  # 5: the bpe blob's first word is reserved (no digit-splitting flag)
+HEADER_SIZE = 128
+ENTRY_SIZE = 64
+ALIGNMENT = 64
+NAME_BYTES = 32
+DTYPE_F32 = 0
+DTYPE_BYTES = 1
+DTYPE_Q8_0 = 2
+DTYPE_Q4_0 = 3
+DTYPE_F16 = 4
+DTYPE_Q4_1 = 5
+BLOCK_DTYPES = {"q8_0": DTYPE_Q8_0, "q4_0": DTYPE_Q4_0, "q4_1": DTYPE_Q4_1}
+QUANT_DTYPES = {"f32": DTYPE_F32, **{kind: BLOCK_DTYPES[kind] for kind in KINDS}}  # what --quant makes
+QUANT_NAMES = {code: name for name, code in {**QUANT_DTYPES, **BLOCK_DTYPES}.items()}
+QUANT_NAMES_TO_CODE = {"f32": DTYPE_F32, **BLOCK_DTYPES}
+TOKENIZER_LLAMA2C, TOKENIZER_BPE = 0, 1
+FLAG_FLOAT_ACTIVATIONS, FLAG_CHATML = 1, 2
+MATRICES = ("tok_embeddings", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "wcls")
+SCALES_SUFFIX = ".scales"
+MINS_SUFFIX = ".mins"
+TOKENIZER_TENSOR = "tokenizer"
+BPE_TENSOR = "bpe"
+CHAT_TENSOR = "chat"
+ENDIANS = {"big": ">", "little": "<"}
+HEADER_FORMAT = "8sIIIIQI7IIffIII"
+ENTRY_FORMAT = f"{NAME_BYTES}sII3IIQ"
+RECREATE = "re-create the file with `ppc-llm convert`"
