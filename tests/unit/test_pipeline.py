@@ -19,7 +19,7 @@ def ok(**kw: object) -> object:
 
 def test_defaults_pass_and_seed_is_explicit() -> None:
     opts = ok()
-    assert opts.argv() == ["-t", "1.0", "-p", "0.9", "-s", "7", "-n", "256", "-i", b"hi"]
+    assert opts.engine_args().argv() == ["-t", "1.0", "-p", "0.9", "-s", "7", "-n", "256", "-i", b"hi"]
 
 
 @pytest.mark.parametrize("seed", [None, 0])
@@ -52,7 +52,7 @@ def test_a_converted_gguf_model_is_reconverted_for_the_other_byte_order(tmp_path
     from toolkit import format as fmt
     from toolkit.fuzz import tinygguf
     from toolkit.models.gguf import read_gguf
-    from toolkit.pipeline import converted_for
+    from toolkit.pipeline import convert, open_input
     from toolkit.targets import load_target
 
     source = tmp_path / "tiny.gguf"
@@ -60,7 +60,8 @@ def test_a_converted_gguf_model_is_reconverted_for_the_other_byte_order(tmp_path
     model = read_gguf(source, source.read_bytes())
     big = tmp_path / "tiny.be.bin"
     big.write_bytes(fmt.encode(model, "big"))
-    path, header = converted_for(load_target("host"), big, None, tmp_path / "cache")
+    converted = convert(open_input(big, None), load_target("host"), tmp_path / "cache")
+    path, header = converted.path, converted.header
     data = path.read_bytes()
     converted = fmt.decode(data, str(path))
     assert path != big and fmt.file_endian(data, str(path)) == "little" and header.endian == "little"
