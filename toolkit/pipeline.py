@@ -124,13 +124,11 @@ def open_input(path: Path, tokenizer: Path | None) -> Input:
 
 @dataclass(frozen=True)
 class Converted:
-    """A converted file for a target, and its header (no tensor decoded: ``model`` does that)."""
+    """A converted file for a target, and its header (no tensor decoded: ``load_model`` of the
+    path does that)."""
 
     path: Path
     header: fmt.Header
-
-    def model(self) -> Model:
-        return load_model(self.path, None)
 
 
 def convert(source: Input, target: Target, cache: Path, quant: str | None = None) -> Converted:
