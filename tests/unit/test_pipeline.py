@@ -111,7 +111,12 @@ def test_one_input_is_read_once_for_every_target(tmp_path: Path, monkeypatch: py
     tinygguf.write(source)
     reads: list[Path] = []
     real = pipeline.read_bytes
-    monkeypatch.setattr(pipeline, "read_bytes", lambda path, what: reads.append(path) or real(path, what))
+
+    def counting_read(path: Path, what: str) -> bytes:
+        reads.append(path)
+        return real(path, what)
+
+    monkeypatch.setattr(pipeline, "read_bytes", counting_read)
     opened = pipeline.open_input(source, None)
     assert opened.kind == pipeline.GGUF and opened.data == source.read_bytes()
     little, big = (pipeline.convert(opened, load_target(name), tmp_path / "cache") for name in ("host", "g4"))
