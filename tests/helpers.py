@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from toolkit.emulate import EngineArgs
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -28,9 +30,13 @@ class GoldenCase:
     prompt: str
     expected: bytes
 
+    def args(self, model: Path | None = None) -> EngineArgs:
+        """The engine's arguments for the case (with ``model``, or only the options)."""
+        return EngineArgs(model, self.temperature, self.topp, self.seed, self.steps, self.prompt)
+
     def engine_args(self) -> list[str]:
-        return ["-t", repr(self.temperature), "-p", repr(self.topp), "-s", str(self.seed),
-                "-n", str(self.steps), "-i", self.prompt]
+        """The case's options, as the engine (and ``ppc-llm run-qemu``) takes them."""
+        return [str(a) for a in self.args().argv()]
 
 
 def golden_cases() -> list[GoldenCase]:

@@ -28,14 +28,14 @@ import numpy as np
 
 from . import cache as cache_mod, format as fmt, reference
 from .cmd import require_tool, run
-from .emulate import run_user
+from .emulate import EngineArgs, UserMode
 from .errors import RunError, UsageError
 from .fsutil import sha256_bytes
 from .models import Model, ModelConfig, Tokenizer
-from .models.llama2c import read_bytes, read_checkpoint, read_tokenizer
+from .models.llama2c import read_checkpoint, read_tokenizer
+from .pipeline import build, open_input
 from .resources import default_checkpoint, default_tokenizer
 from .targets import BenchModel, Target
-from .toolchain import cached_build
 
 PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugin" / "ppcllm_count.c"
 PLUGIN_FILE = "ppcllm_count.so"
@@ -120,8 +120,8 @@ def bench_model(shape: str, tokenizer: Path | None) -> tuple[Model, str]:
     if not path.exists():
         raise UsageError(f"--shape {shape}: neither a known shape nor a file",
                          f"known shapes: {', '.join(shapes)}")
-    data = read_bytes(path, "checkpoint")  # read once: the model and its key
-    return fmt.parse_any(data, path, tokenizer), sha256_bytes(data)[:16]
+    source = open_input(path, tokenizer)  # read once: the model and its key
+    return source.model(), source.sha256[:16]
 
 
 def forced_prompt(model: Model, positions: int) -> bytes:
@@ -177,8 +177,8 @@ def measure(target: Target, engine: Path, model_path: Path, prompt: bytes, posit
         out = Path(tmp) / "counts.txt"
         plugin_arg = (f"{plugin},out={out},cache_bytes={bench.cache_bytes},ways={bench.cache_ways},"
                       f"line={bench.cache_line}")
-        args: list[str | bytes] = [str(model_path), "-t", "0", "-n", str(positions), "-i", prompt, "-T", str(threads)]
-        result = run_user(target, engine, args, timeout, emulator_args=["-plugin", plugin_arg])
+        args = EngineArgs(model_path, temperature=0, steps=positions, prompt=prompt, threads=threads)
+        result = UserMode(target, ("-plugin", plugin_arg)).run(engine, args, timeout)
         if result.returncode != 0:
             raise RunError(f"benchmark run failed: {result.stderr.decode(errors='replace').strip()[-300:]}")
         if not out.is_file():
@@ -287,7 +287,7 @@ def run_bench(target: Target, model: Model, key: str, quants: list[str], threads
     plugin = build_plugin(cache)
     gguf = model.keeps_blocks  # a GGUF model runs its own blocks; --quant does not apply
     plan = variants(target, [model.quant] if gguf else quants, threads, model.quant if gguf else "f32")
-    builds = {simd: cached_build(target if simd else scalar_twin(target), cache).engine for simd in {v.simd for v in plan}}
+    builds = {simd: build(target if simd else scalar_twin(target), cache).engine for simd in {v.simd for v in plan}}
     files = {q: model_file(model, key, q, target.endian, cache) for q in {v.quant for v in plan}}
     prompt = forced_prompt(model, long)
     tasks = [(v, n) for v in plan for n in (short, long)]

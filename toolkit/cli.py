@@ -20,9 +20,9 @@ from typing import Annotated, BinaryIO, Optional, TextIO
 
 import typer
 
-from . import __version__, format as fmt
+from . import __version__, format as fmt, pipeline
 from .cache import cache_root
-from .emulate import RunResult, run_interactive, run_user
+from .emulate import GuestFigures, UserMode
 from .errors import EXIT_CODES, InputError, RunError, ToolkitError, UsageError, VerifyError
 from .fsutil import atomic_write_bytes
 from .interrupt import install as install_interrupts
@@ -30,10 +30,11 @@ from .limits import LIMITS
 from .models import Model
 from .outputs import check_inputs_outside, check_output_file
 from .render import DEFAULT_CTX
-from .pipeline import GenerateOptions, check_options, converted_for, load_model, program_failure
+from .pipeline import GenerateOptions, check_options, load_model, program_failure
+from .quant import requested, requested_list
 from .resources import default_checkpoint, default_tokenizer
 from .targets import Target, available_targets, load_target
-from .toolchain import build as build_target, cached_build, choose_toolchain
+from .toolchain import build as build_target, choose_toolchain
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Build, convert, run and verify llama2.c-style LLM inference for big-endian PowerPC.")
@@ -71,7 +72,7 @@ def convert(
     out = output or Path(f"{checkpoint.stem}.{'be' if endian == 'big' else 'le'}.bin")
     check_output_file(out, fmt.MAGIC)
     check_inputs_outside(out, [checkpoint, tokenizer])
-    model = load_model(checkpoint, tokenizer)
+    model = pipeline.open_input(checkpoint, tokenizer).model()
     payload = fmt.encode(model, endian, quant)
     atomic_write_bytes(out, payload)
     cfg = model.config
@@ -186,35 +187,31 @@ def run_qemu(
         raise UsageError(f"--system: target '{profile.name}' has no full-system machine",
                          "use a target whose profile has a [system] table, such as g4 or xenon")
     cache = cache_root()
-    if quant is not None and quant not in fmt.QUANT_DTYPES:
-        raise UsageError(f"--quant {quant}: must be one of {', '.join(fmt.QUANT_DTYPES)}")
+    quant = requested(quant)
     if threads is not None:
         _check_threads(threads, profile)
-    model_path, header = converted_for(profile, checkpoint, tokenizer, cache, quant)
+    converted = pipeline.convert(pipeline.open_input(checkpoint, tokenizer), profile, cache, quant)
+    model_path, header = converted.path, converted.header
     if chat and not header.chat:
         raise UsageError(f"--chat: {checkpoint} has no ChatML chat template", "run it without --chat")
-    engine = cached_build(profile, cache).engine
-    argv = [*options.argv(with_prompt=prompt is not None or not chat),
-            *(["-T", str(threads)] if threads is not None else []), *(["-c", str(ctx)] if ctx else []),
-            *(["-m", "chat"] if chat else []), *(["-y", system_prompt] if system_prompt is not None else [])]
+    engine = pipeline.build(profile, cache).engine
+    args = options.engine_args(model_path, with_prompt=prompt is not None or not chat, threads=threads, ctx=ctx,
+                               chat=chat, system_prompt=system_prompt)
     if chat and prompt is None and sys.stdin.isatty() and not system:
-        code = run_interactive(profile, engine, [str(model_path), *argv])
+        code = UserMode(profile).interactive(engine, args)
         if code != 0:
             raise RunError(f"the engine failed on {profile.name} (exit status {code})")
         return
-    guest = ""
     from .emulate import StdoutClosed, silence_stdout, to_stderr, to_stdout
 
+    emulator = pipeline.emulator_for(profile, system, cache)
     try:  # the program's stdout and stderr pass through as they arrive; a copy is kept for --verify
-        if system:
-            result, guest = _run_system(profile, engine, model_path, argv, timeout, cache)
-        else:
-            result = run_user(profile, engine, [str(model_path), *argv], timeout, out=to_stdout, err=to_stderr)
+        result = emulator.run(engine, args, timeout, out=to_stdout, err=to_stderr)
     except StdoutClosed:  # `ppc-llm run-qemu ... | head`: the reader has what it wanted; the run was stopped
         silence_stdout()
         return
-    if guest:
-        say(guest)
+    if result.guest is not None:
+        say(_guest_line(profile, result.guest))
     if result.returncode != 0:
         raise program_failure("the engine", profile, result.returncode, result.stderr)
     say(f"seed {options.seed}; {profile.name} run took {result.wall_s:.2f} s wall")
@@ -240,10 +237,7 @@ def bench(
 
     program_stdout()
     profile = load_target(target)
-    quants = [q.strip() for q in quant.split(",") if q.strip()]
-    bad = [q for q in quants if q not in fmt.QUANT_DTYPES]
-    if bad or not quants:
-        raise UsageError(f"--quant {quant}: each must be one of {', '.join(fmt.QUANT_DTYPES)}")
+    quants = requested_list(quant)
     counts = _int_list(threads, "--threads") if threads else sorted({1, profile.hardware_threads})
     for count in counts:
         _check_threads(count, profile)
@@ -293,18 +287,12 @@ def _int_list(text: str, option: str) -> list[int]:
     return values
 
 
-def _run_system(profile: Target, engine: Path, model_path: Path, argv: list[str | bytes], timeout: float,
-                cache: Path) -> tuple[RunResult, str]:
-    """The run in full-system QEMU, and one line of the guest's figures for stderr."""
-    from .emulate import to_stderr, to_stdout
-    from .system import run_system
-
-    outcome = run_system(profile, engine, model_path, argv, timeout, cache, out=to_stdout, err=to_stderr)
-    fig = outcome.figures
-    return outcome.run, (f"guest {profile.name}: peak memory {fig.peak_rss_kib / 1024:.1f} MiB of "
-                         f"{fig.mem_total_kib / 1024:.0f} MiB, kernel boot {fig.boot_ms / 1000:.2f} s, "
-                         f"program {fig.program_ms / 1000:.2f} s, "
-                         f"machine {fig.machine_s:.2f} s wall (firmware, boot, run, power-off)")
+def _guest_line(profile: Target, fig: GuestFigures) -> str:
+    """One line of a full-system run's guest figures, for stderr."""
+    return (f"guest {profile.name}: peak memory {fig.peak_rss_kib / 1024:.1f} MiB of "
+            f"{fig.mem_total_kib / 1024:.0f} MiB, kernel boot {fig.boot_ms / 1000:.2f} s, "
+            f"program {fig.program_ms / 1000:.2f} s, "
+            f"machine {fig.machine_s:.2f} s wall (firmware, boot, run, power-off)")
 
 
 @app.command()

@@ -1,14 +1,30 @@
-"""The stages wired together for the CLI: convert a model for a target, build, run, verify."""
+"""The pipeline: the named stages that ``cli``, ``release``, ``bench`` and the tests all call.
+
+    open_input(path, tokenizer) -> Input         the model file read once, its kind sniffed once
+    convert(input, target, cache, quant) -> Converted
+                                                 a converted file in the target's byte order (cached)
+    build(target, cache, toolchain, engine) -> Build
+                                                 the engine, rendered once and compiled (cached)
+    emulator_for(target, system, cache) -> Emulator
+        .run(engine, EngineArgs, timeout, out, err) -> RunResult
+                                                 user-mode or full-system QEMU, one result shape
+    verify                                       the NumPy reference against the run's text
+                                                 (toolkit/reference.py, wired by the CLI)
+
+``check_options`` turns the llama2.c options into ``GenerateOptions``, whose ``engine_args`` is the
+engine's command line (toolkit/emulate/args.py); ``toolkit.quant.requested`` resolves ``--quant``.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from . import format as fmt
 from . import cache as cache_mod
+from .emulate import Emulator, EngineArgs, UserMode
 from .errors import InputError, RunError, UsageError
 from .fsutil import sha256_bytes
 from .limits import LIMITS
@@ -16,6 +32,7 @@ from .models import Model, gguf
 from .models.llama2c import (default_tokenizer_for, parse_checkpoint, parse_config, parse_tokenizer, read_bytes,
                              read_tokenizer_bytes)
 from .targets import Target
+from .toolchain import Build, cached_build
 
 
 @dataclass(frozen=True)
@@ -26,11 +43,11 @@ class GenerateOptions:
     steps: int
     prompt: bytes
 
-    def argv(self, with_prompt: bool = True) -> list[str | bytes]:
-        """The engine's llama2.c-style options (the seed is always explicit)."""
-        prompt: list[str | bytes] = ["-i", self.prompt] if with_prompt else []
-        return ["-t", repr(self.temperature), "-p", repr(self.topp), "-s", str(self.seed),
-                "-n", str(self.steps), *prompt]
+    def engine_args(self, model: Path | None = None, *, with_prompt: bool = True, threads: int | None = None,
+                    ctx: int | None = None, chat: bool = False, system_prompt: str | None = None) -> EngineArgs:
+        """The engine's command line for these options (the seed is always explicit)."""
+        return EngineArgs(model, self.temperature, self.topp, self.seed, self.steps,
+                          self.prompt if with_prompt else None, threads, ctx, "chat" if chat else None, system_prompt)
 
 
 def check_options(temperature: float, topp: float, seed: int | None, steps: int, prompt: str | None,
@@ -62,42 +79,81 @@ def load_model(checkpoint: Path, tokenizer: Path | None) -> Model:
 
 
 MODEL_FILE = "model.bin"
+CONVERTED, GGUF, LLAMA2C = "converted", "gguf", "llama2c"  # the kinds of input file
 
 
-def converted_for(target: Target, checkpoint: Path, tokenizer: Path | None, cache: Path,
-                  quant: str | None = None) -> tuple[Path, fmt.Header]:
-    """A converted file in the target's byte order and the asked quantization (None: the file's
-    own, f32 for a llama2.c checkpoint): the checkpoint itself when it already is one, else a
-    conversion into the cache (an entry keyed by the inputs' content, checked before use). Also
-    the file's header: no tensor is decoded here (``load_model`` of the path does that)."""
-    data = read_bytes(checkpoint, "checkpoint")
+@dataclass(frozen=True)
+class Input:
+    """A model file read once, its kind sniffed once; a llama2.c checkpoint with its tokenizer's
+    bytes (the tokenizer given, or the one it defaults to)."""
+
+    path: Path
+    data: bytes
+    kind: str  # CONVERTED, GGUF or LLAMA2C
+    tokenizer: Path | None = None
+    tokenizer_data: bytes = b""
+
+    @cached_property
+    def sha256(self) -> str:
+        return sha256_bytes(self.data)
+
+    def model(self) -> Model:
+        """The file's model, decoded from the bytes read."""
+        if self.kind == CONVERTED:
+            return fmt.decode(self.data, str(self.path))
+        if self.kind == GGUF:
+            return gguf.read_gguf(self.path, self.data)
+        return parse_checkpoint(self.data, str(self.path), parse_tokenizer(self.tokenizer_data, str(self.tokenizer)))
+
+
+def open_input(path: Path, tokenizer: Path | None) -> Input:
+    """Read ``path`` once and sniff it: a converted file, a GGUF file (a damaged one says so) or a
+    llama2.c checkpoint, whose tokenizer's bytes are read too (``tokenizer``, else its default)."""
+    data = read_bytes(path, "checkpoint")
+    if fmt.sniff(data):
+        return Input(path, data, CONVERTED)
     if gguf.sniff(data):
+        return Input(path, data, GGUF)
+    if path.suffix.lower() == ".gguf":
+        gguf.read_gguf(path, data)  # a damaged GGUF file: its own message
+        raise InputError(f"{path}: not a model file")  # (read_gguf raised already)
+    config = parse_config(data, str(path))
+    tokenizer = tokenizer or default_tokenizer_for(config, str(path))
+    return Input(path, data, LLAMA2C, tokenizer, read_tokenizer_bytes(tokenizer, config.vocab_size))
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A converted file for a target, and its header (no tensor decoded: ``load_model`` of the
+    path does that)."""
+
+    path: Path
+    header: fmt.Header
+
+
+def convert(source: Input, target: Target, cache: Path, quant: str | None = None) -> Converted:
+    """A converted file in the target's byte order and the asked quantization (None: the file's
+    own, f32 for a llama2.c checkpoint): the input itself when it already is one, else a
+    conversion into the cache (an entry keyed by the inputs' content, checked before use)."""
+    if source.kind == GGUF:
         if quant is not None:
             raise UsageError(f"--quant {quant}: a GGUF model keeps its own quantization", "leave out --quant")
-        return _cached_model(cache, checkpoint, [data], target.endian, None, lambda: gguf.read_gguf(checkpoint, data))
-    if fmt.sniff(data):
-        header = fmt.read_header(data, len(data), str(checkpoint))
+        return _cached_model(cache, source, target.endian, None)
+    if source.kind == CONVERTED:
+        header = fmt.read_header(source.data, len(source.data), str(source.path))
         wanted = quant or header.quant
         if header.endian == target.endian and header.quant == wanted:
-            return checkpoint, header
-        return _cached_model(cache, checkpoint, [data], target.endian, wanted,
-                             lambda: fmt.decode(data, str(checkpoint)))
-    if checkpoint.suffix.lower() == ".gguf":
-        fmt.parse_any(data, checkpoint, tokenizer)  # a damaged GGUF file: its own message
-        raise InputError(f"{checkpoint}: not a model file")  # (parse_any raised already)
-    config = parse_config(data, str(checkpoint))
-    tokenizer = tokenizer or default_tokenizer_for(config, str(checkpoint))
-    tok = read_tokenizer_bytes(tokenizer, config.vocab_size)
-    return _cached_model(cache, checkpoint, [data, tok], target.endian, quant or "f32",
-                         lambda: parse_checkpoint(data, str(checkpoint), parse_tokenizer(tok, str(tokenizer))))
+            return Converted(source.path, header)
+        return _cached_model(cache, source, target.endian, wanted)
+    return _cached_model(cache, source, target.endian, quant or "f32")
 
 
-def _cached_model(cache: Path, checkpoint: Path, parts: list[bytes], endian: str, quant: str | None,
-                  load: Callable[[], Model]) -> tuple[Path, fmt.Header]:
-    """The cache entry of ``checkpoint`` (``parts``: its bytes, and the tokenizer's) converted to
-    ``endian`` and ``quant`` (None: a GGUF model, its blocks kept); ``load`` reads the model when
+def _cached_model(cache: Path, source: Input, endian: str, quant: str | None) -> Converted:
+    """The cache entry of ``source`` (its bytes, and a llama2.c checkpoint's tokenizer's) converted
+    to ``endian`` and ``quant`` (None: a GGUF model, its blocks kept); the model is read only when
     the entry must be made."""
-    hashes = [sha256_bytes(p) for p in parts]
+    checkpoint = source.path
+    hashes = [source.sha256, *([sha256_bytes(source.tokenizer_data)] if source.kind == LLAMA2C else [])]
     layout = [endian.encode(), *([quant.encode()] if quant is not None else []), str(fmt.FORMAT_VERSION).encode()]
     key = sha256_bytes(b"\0".join([h.encode() for h in hashes] + layout))
     name = f"{checkpoint.stem}-{endian}-{quant + '-' if quant else ''}{key[:16]}"
@@ -105,14 +161,30 @@ def _cached_model(cache: Path, checkpoint: Path, parts: list[bytes], endian: str
               "format_version": str(fmt.FORMAT_VERSION), **({"tokenizer_sha256": hashes[1]} if len(hashes) > 1 else {})}
 
     def fill(folder: Path) -> None:
-        model = load()
+        model = source.model()
         label = f"{endian}-endian {quant}" if quant else f"{endian}-endian"
         print(f"converting {checkpoint.name} to {label}: {cache / 'models' / name / MODEL_FILE}", file=sys.stderr)
         # the file's own blocks are kept as they are (q4_1 is a GGUF block, not a --quant choice)
         (folder / MODEL_FILE).write_bytes(fmt.encode(model, endian, None if quant in (None, model.quant) else quant))
 
     path = cache_mod.obtain(cache, "models", name, fill, inputs) / MODEL_FILE
-    return path, fmt.read_header_file(path)
+    return Converted(path, fmt.read_header_file(path))
+
+
+def build(target: Target, cache: Path, toolchain: str | None = None, engine: str | None = None) -> Build:
+    """The engine for ``target`` from the cache, or rendered once and compiled into it (a docker
+    hit is keyed by the image's id and starts no container): toolkit/toolchain.py."""
+    return cached_build(target, cache, toolchain, engine)
+
+
+def emulator_for(target: Target, system: bool, cache: Path) -> Emulator:
+    """Where the engine runs: the target's machine under full-system QEMU (its kernel in ``cache``),
+    or user mode."""
+    if not system:
+        return UserMode(target)
+    from .system import SystemMode
+
+    return SystemMode(target, cache)
 
 
 def program_failure(name: str, target: Target, returncode: int, stderr: bytes) -> RunError:

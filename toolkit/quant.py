@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import UsageError
+
 GROUP = 32
 LANES = 4
 KINDS = ("q8_0", "q4_0")  # what quantize() makes (int8 activations); blocks kept as stored may also be "q4_1"
@@ -202,3 +204,26 @@ def matvec(q: QuantTensor, x: np.ndarray) -> np.ndarray:
         acc = _fmaf(lanes[:, g, :].astype(np.float32), scale[:, g, None], acc)
     result: np.ndarray = (acc[:, 0] + acc[:, 1]) + (acc[:, 2] + acc[:, 3])
     return result.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- what --quant may ask
+
+
+def requested(text: str | None) -> str | None:
+    """``--quant``'s value, checked (the one place a requested quantization is resolved): None
+    keeps the file's own, else one of the converted file's quantizations (format.QUANT_DTYPES)."""
+    from .format import QUANT_DTYPES
+
+    if text is not None and text not in QUANT_DTYPES:
+        raise UsageError(f"--quant {text}: must be one of {', '.join(QUANT_DTYPES)}")
+    return text
+
+
+def requested_list(text: str) -> list[str]:
+    """A comma list of quantizations (``bench --quant``), each one ``requested`` accepts."""
+    from .format import QUANT_DTYPES
+
+    quants = [q.strip() for q in text.split(",") if q.strip()]
+    if not quants or any(q not in QUANT_DTYPES for q in quants):
+        raise UsageError(f"--quant {text}: each must be one of {', '.join(QUANT_DTYPES)}")
+    return quants

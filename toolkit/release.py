@@ -19,11 +19,11 @@ from . import __version__
 from .errors import UsageError
 from .fsutil import sha256_file, staged_dir
 from .outputs import OWNER_FILE, check_inputs_outside, check_output_dir, write_owner_manifest
-from .pipeline import converted_for
+from .pipeline import build, convert, open_input
 from .render import ENGINE_PROGRAM
 from .resources import templates_dir
 from .targets import Target
-from .toolchain import Build, cached_build
+from .toolchain import Build
 
 SUMS = "SHA256SUMS"
 
@@ -80,12 +80,13 @@ def write_release(targets: Sequence[Target], checkpoint: Path, tokenizer: Path |
     dest = Path(os.path.abspath(dest))
     check_output_dir(dest)
     check_inputs_outside(dest, [checkpoint, tokenizer])
+    source = open_input(checkpoint, tokenizer)  # read once for every target
     with staged_dir(dest) as work:
         for target in sorted(targets, key=lambda t: t.name):
-            build = cached_build(target, cache, toolchain, engine)
-            model_path, _ = converted_for(target, checkpoint, tokenizer, cache)
+            engine_build = build(target, cache, toolchain, engine)
+            model_path = convert(source, target, cache).path
             model_name = f"{checkpoint.name.split('.')[0]}.{'be' if target.endian == 'big' else 'le'}.bin"
-            _target_folder(work / target.name, target, build, model_path, model_name)
+            _target_folder(work / target.name, target, engine_build, model_path, model_name)
         (work / SUMS).write_text(sha256sums(work), encoding="utf-8")
         write_owner_manifest(work, "release")
         for path in [work, *work.rglob("*")]:

@@ -1,4 +1,6 @@
-"""Where the toolchain's commands run: on the host, or inside a container (toolkit/container.py).
+"""Where the toolchain's commands run (the compiler, the linker, objdump): on the host, or inside
+a container (toolkit/container.py). This is the build side's executor; where a built engine runs
+is the emulator interface (toolkit/emulate: user mode, toolkit/system: full-system mode).
 
 Both take the same argv (absolute paths are the same inside a container, which mounts the work
 directory at its own path) and return the captured result; the caller judges the exit status.

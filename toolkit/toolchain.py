@@ -154,14 +154,16 @@ def _manifest(built: BuildPlan, sources: RenderedSources, work: Path, version: s
     }
 
 
-def build(target: Target, out_dir: Path, toolchain: str | None = None, engine: str | None = None) -> Build:
-    """Render, compile, link and audit for ``target``; the result replaces ``out_dir`` whole.
-    ``toolchain``: host or docker (default: $PPC_LLM_TOOLCHAIN, else host); ``engine``: the
-    container engine for docker (default: $PPC_LLM_ENGINE, else whichever answers)."""
+def build(target: Target, out_dir: Path, toolchain: str | None = None, engine: str | None = None,
+          sources: RenderedSources | None = None) -> Build:
+    """Render (unless ``sources`` are given, already rendered), compile, link and audit for
+    ``target``; the result replaces ``out_dir`` whole. ``toolchain``: host or docker (default:
+    $PPC_LLM_TOOLCHAIN, else host); ``engine``: the container engine for docker (default:
+    $PPC_LLM_ENGINE, else whichever answers)."""
     chosen = choose_toolchain(toolchain)
     out_dir = Path(os.path.abspath(out_dir))  # the compiler runs in src/: every path it sees is absolute
     check_output_dir(out_dir)
-    sources = render(target)
+    sources = render(target) if sources is None else sources
     built = plan(target)
     with staged_dir(out_dir) as work:
         with open_toolchain(target, chosen, engine, (work,)) as runner:
@@ -194,7 +196,7 @@ def cached_build(target: Target, cache_root: Path, toolchain: str | None = None,
 
     def fill(folder: Path) -> None:
         folder.rmdir()  # build() makes its output folder itself
-        build(target, folder, chosen, engine)
+        build(target, folder, chosen, engine, sources)  # the sources rendered for the key: rendered once
 
     directory = cache.obtain(cache_root, "builds", name, fill, inputs)
     try:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from toolkit import format as fmt
-from toolkit.pipeline import converted_for
+from toolkit.pipeline import build, convert, open_input
 from toolkit.targets import Target, available_targets, load_target
-from toolkit.toolchain import Build, cached_build
+from toolkit.toolchain import Build
 
 # Every list is derived from the profiles in targets/: a new profile is tested without editing one.
 PROFILES = {name: load_target(name) for name in available_targets()}
@@ -40,14 +40,15 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def builds(cache: Path) -> dict[str, Build]:
-    return {name: cached_build(load_target(name), cache) for name in TARGETS}
+    return {name: build(load_target(name), cache) for name in TARGETS}
 
 
 @pytest.fixture(scope="session")
 def models(cache: Path, bundled_model_paths: tuple[Path, Path]) -> dict[str, Path]:
     """The bundled stories260K converted for each target's byte order."""
     checkpoint, tokenizer = bundled_model_paths
-    return {name: converted_for(load_target(name), checkpoint, tokenizer, cache)[0] for name in TARGETS}
+    source = open_input(checkpoint, tokenizer)
+    return {name: convert(source, load_target(name), cache).path for name in TARGETS}
 
 
 def target(name: str) -> Target:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.emulate import run_user
+from toolkit.emulate import UserMode
 from toolkit.toolchain import Build
 from tests.helpers import GoldenCase, golden_params, require_case
 
@@ -18,7 +18,7 @@ from .conftest import TARGETS, cli, target
 def test_engine_matches_golden(name: str, case: GoldenCase | None, builds: dict[str, Build],
                                models: dict[str, Path]) -> None:
     case = require_case(case)
-    result = run_user(target(name), builds[name].engine, [str(models[name]), *case.engine_args()], timeout=600)
+    result = UserMode(target(name)).run(builds[name].engine, case.args(models[name]), timeout=600)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout == case.expected
     assert b"achieved tok/s" in result.stderr

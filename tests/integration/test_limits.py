@@ -16,7 +16,7 @@ import pytest
 
 from toolkit.emulate import run_user
 from toolkit.limits import LIMITS
-from toolkit.pipeline import converted_for
+from toolkit.pipeline import convert, open_input
 from toolkit.targets import load_target
 from toolkit.toolchain import cached_build
 
@@ -62,7 +62,7 @@ def run_args(limit: Limit, value: str) -> list[str]:
 
 def engine_model(limit: Limit, cache: Path, bundled_model_paths: tuple[Path, Path]) -> Path:
     checkpoint, tokenizer = bundled_model_paths
-    return converted_for(load_target(limit.target), checkpoint, tokenizer, cache)[0]
+    return convert(open_input(checkpoint, tokenizer), load_target(limit.target), cache).path
 
 
 def one_error_line(stderr: bytes) -> str:

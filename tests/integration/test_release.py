@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.helpers import REPO, GoldenCase
-from toolkit.emulate import run_user
+from toolkit.emulate import UserMode
 from toolkit.outputs import OWNER_FILE
 
 from .conftest import cli, target
@@ -51,8 +51,7 @@ def test_release_is_reproducible_and_checksummed(tmp_path: Path, cache: Path, go
         assert "./ppcllm stories260K.be.bin" in (folder / "README.txt").read_text()
     # the released binary and model, as copied, tell the golden story
     case = golden[0]
-    result = run_user(target("g4"), dist / "g4" / "ppcllm", [str(dist / "g4" / "stories260K.be.bin"),
-                                                             *case.engine_args()], timeout=600)
+    result = UserMode(target("g4")).run(dist / "g4" / "ppcllm", case.args(dist / "g4" / "stories260K.be.bin"), 600)
     assert result.returncode == 0 and result.stdout == case.expected
 
 

@@ -20,7 +20,7 @@ from toolkit.cache import cache_root
 from toolkit.emulate import RunResult, run_user
 from toolkit.models.gguf import read_gguf
 from toolkit.reference import tokenizer_bpe
-from toolkit.pipeline import converted_for
+from toolkit.pipeline import convert, open_input
 from toolkit.targets import load_target
 from toolkit.toolchain import cached_build
 
@@ -59,7 +59,7 @@ def gguf_path() -> Path:
 
 @lru_cache(maxsize=4)
 def _converted(target: str, gguf: Path) -> Path:
-    return converted_for(load_target(target), gguf, None, cache_root())[0]
+    return convert(open_input(gguf, None), load_target(target), cache_root()).path
 
 
 @lru_cache(maxsize=4)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from toolkit.emulate import run_user
+from toolkit.emulate import EngineArgs, UserMode
 from toolkit.toolchain import Build
 from tests.helpers import GoldenCase
 
@@ -39,15 +40,15 @@ def test_quantized_output_is_the_same_on_every_target(cache: Path) -> None:
 def test_xenon_threads_give_identical_output(threads: str, golden: list[GoldenCase], builds: dict[str, Build],
                                              models: dict[str, Path]) -> None:
     case = golden[-1]
-    result = run_user(target("xenon"), builds["xenon"].engine, [str(models["xenon"]), *case.engine_args(), "-T", threads],
-                      timeout=600)
+    args = dataclasses.replace(case.args(models["xenon"]), threads=int(threads))
+    result = UserMode(target("xenon")).run(builds["xenon"].engine, args, timeout=600)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout == case.expected
     assert f"{threads} thread".encode() in result.stderr
 
 
 def test_single_thread_target_refuses_threads(builds: dict[str, Build], models: dict[str, Path]) -> None:
-    result = run_user(target("g4"), builds["g4"].engine, [str(models["g4"]), "-n", "4", "-T", "2"], timeout=120)
+    result = UserMode(target("g4")).run(builds["g4"].engine, EngineArgs(models["g4"], steps=4, threads=2), timeout=120)
     assert result.returncode == 2 and b"no thread support" in result.stderr
 
 

@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from toolkit.emulate.stream import pump
-from toolkit.pipeline import converted_for
+from toolkit.pipeline import build, convert, open_input
 from toolkit.targets import load_target
-from toolkit.toolchain import cached_build
 from tests.helpers import GoldenCase
 from tests.streams import live_processes, read_all, start_cli
 
@@ -31,8 +30,8 @@ def g4_ready(cache: Path, bundled_model_paths: tuple[Path, Path]) -> None:
     """The g4 engine and model in the cache, so the runs below time the engine only."""
     checkpoint, tokenizer = bundled_model_paths
     target = load_target("g4")
-    cached_build(target, cache)
-    converted_for(target, checkpoint, tokenizer, cache)
+    build(target, cache)
+    convert(open_input(checkpoint, tokenizer), target, cache)
 
 
 def test_pump_hands_output_on_while_the_program_runs(tmp_path: Path) -> None:

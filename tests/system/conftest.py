@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.pipeline import converted_for
+from toolkit.pipeline import build, convert, open_input
 from toolkit.system.kernel import Kernel, cached_kernel
 from toolkit.targets import available_targets, load_target
-from toolkit.toolchain import Build, cached_build
+from toolkit.toolchain import Build
 
 # every profile with a [system] table (a new one is system-tested without editing a list)
 SYSTEM_TARGETS = [name for name in available_targets() if load_target(name).system is not None]
@@ -37,10 +37,11 @@ def kernels(cache: Path) -> dict[str, Kernel]:
 
 @pytest.fixture(scope="session")
 def system_builds(cache: Path) -> dict[str, Build]:
-    return {name: cached_build(load_target(name), cache) for name in SYSTEM_TARGETS}
+    return {name: build(load_target(name), cache) for name in SYSTEM_TARGETS}
 
 
 @pytest.fixture(scope="session")
 def system_models(cache: Path, bundled_model_paths: tuple[Path, Path]) -> dict[str, Path]:
     checkpoint, tokenizer = bundled_model_paths
-    return {name: converted_for(load_target(name), checkpoint, tokenizer, cache)[0] for name in SYSTEM_TARGETS}
+    source = open_input(checkpoint, tokenizer)
+    return {name: convert(source, load_target(name), cache).path for name in SYSTEM_TARGETS}

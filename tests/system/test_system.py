@@ -12,7 +12,8 @@ import pytest
 
 from toolkit import format as fmt
 from toolkit.errors import RunError, RunTimeoutError
-from toolkit.system import run_system
+from toolkit.emulate import EngineArgs
+from toolkit.system import SystemMode, run_system
 from toolkit.system.kernel import Kernel
 from toolkit.targets import load_target
 from toolkit.toolchain import Build
@@ -35,12 +36,12 @@ def test_golden_in_full_system(name: str, case: GoldenCase | None, kernels: dict
                                system_builds: dict[str, Build], system_models: dict[str, Path], cache: Path) -> None:
     case = require_case(case)
     target = load_target(name)
-    result = run_system(target, system_builds[name].engine, system_models[name], list(case.engine_args()),
-                        timeout=600, cache=cache)
-    assert result.run.returncode == 0, result.run.stderr.decode()
-    assert result.run.stdout == case.expected  # byte for byte: its own channel, no \r, no kernel text
-    assert b"achieved tok/s" in result.run.stderr  # the program's stderr, from the console
-    fig = result.figures
+    result = SystemMode(target, cache).run(system_builds[name].engine, case.args(system_models[name]), timeout=600)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == case.expected  # byte for byte: its own channel, no \r, no kernel text
+    assert b"achieved tok/s" in result.stderr  # the program's stderr, from the console
+    fig = result.guest
+    assert fig is not None
     # the guest saw the target's RAM (less what the kernel keeps), and the program ran in it
     assert 0.85 * target.ram_mib * 1024 < fig.mem_total_kib <= target.ram_mib * 1024
     assert 0 < fig.peak_rss_kib < fig.mem_total_kib
@@ -99,7 +100,7 @@ def test_kernel_panic_is_reported_with_the_console_log(kernels: dict[str, Kernel
     at once, and the error names the panic and keeps the console log."""
     monkeypatch.setattr("toolkit.system.cached_init", lambda target, cache: system_models["g4"])  # not an ELF
     with pytest.raises(RunError, match=r"the guest kernel panicked on g4: Kernel panic") as caught:
-        run_system(load_target("g4"), system_builds["g4"].engine, system_models["g4"], ["-n", "4"], 120, cache)
+        run_system(load_target("g4"), system_builds["g4"].engine, EngineArgs(system_models["g4"], steps=4), 120, cache)
     log = Path(str(caught.value.hint).removeprefix("console log: "))
     assert b"Kernel panic" in log.read_bytes()
 
@@ -107,4 +108,5 @@ def test_kernel_panic_is_reported_with_the_console_log(kernels: dict[str, Kernel
 def test_timeout_is_reported(kernels: dict[str, Kernel], system_builds: dict[str, Build],
                              system_models: dict[str, Path], cache: Path) -> None:
     with pytest.raises(RunTimeoutError, match=r"the guest timed out after 1 s on xenon"):
-        run_system(load_target("xenon"), system_builds["xenon"].engine, system_models["xenon"], ["-n", "0"], 1, cache)
+        run_system(load_target("xenon"), system_builds["xenon"].engine, EngineArgs(system_models["xenon"], steps=0), 1,
+                   cache)

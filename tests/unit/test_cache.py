@@ -220,7 +220,7 @@ def test_a_docker_build_is_keyed_by_the_image_id_and_a_hit_starts_no_container(
     image = {"id": "sha256:" + "1" * 64}
     built: list[str] = []
 
-    def fake_build(target: object, out_dir: Path, chosen: str, engine: object) -> None:
+    def fake_build(target: object, out_dir: Path, chosen: str, engine: object, sources: object = None) -> None:
         built.append(image["id"])
         out_dir.mkdir()
         (out_dir / "ppcllm").write_bytes(b"\x7fELF fake")

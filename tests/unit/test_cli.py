@@ -80,3 +80,30 @@ def test_convert_into_unwritable_place(monkeypatch: pytest.MonkeyPatch, capsys: 
 def test_debug_shows_traceback(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = invoke(monkeypatch, capsys, "--debug", "run-qemu", "--target", "g9")
     assert code == 2 and "Traceback" in err
+
+
+@pytest.mark.parametrize("options,expected", [
+    (["-t", "0", "-s", "3", "-n", "8", "-i", "hi", "--threads", "2", "--ctx", "64"],
+     ["-t", "0.0", "-p", "0.9", "-s", "3", "-n", "8", "-i", b"hi", "-T", "2", "-c", "64"]),
+    (["-s", "5", "-p", "1"], ["-t", "1.0", "-p", "1.0", "-s", "5", "-n", "256", "-i", b""]),
+])
+def test_run_qemu_hands_the_engine_its_argv(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                            tmp_path: Path, options: list[str], expected: list[object]) -> None:
+    """What run-qemu's options become on the engine's command line (EngineArgs), the run stubbed."""
+    from toolkit import pipeline
+    from toolkit.emulate import EngineArgs, RunResult, Sink, UserMode
+    from toolkit.toolchain import Build
+
+    seen: list[EngineArgs] = []
+
+    def fake_run(self: UserMode, binary: Path, args: EngineArgs, timeout: float, out: Sink | None = None,
+                 err: Sink | None = None) -> RunResult:
+        seen.append(args)
+        return RunResult(b"", b"", 0, 0.1)
+
+    monkeypatch.setenv("PPC_LLM_CACHE", str(tmp_path))
+    monkeypatch.setattr(pipeline, "build", lambda target, cache: Build(tmp_path, target, {}))
+    monkeypatch.setattr(UserMode, "run", fake_run)
+    code, _, err = invoke(monkeypatch, capsys, "run-qemu", "--target", "xenon", *options)
+    assert code == 0, err
+    assert len(seen) == 1 and seen[0].model is not None and seen[0].argv() == [str(seen[0].model), *expected]

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from toolkit import cli, reference
+from toolkit import cli, pipeline, reference
 from toolkit.fuzz import tinygguf
 from toolkit.models.gguf import read_gguf
-from toolkit.emulate import RunResult, Sink
+from toolkit.emulate import EngineArgs, RunResult, Sink, UserMode
 from toolkit.targets import Target
 from toolkit.toolchain import Build
 from tests.helpers import GoldenCase
@@ -27,14 +27,14 @@ def run_with_output(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtu
     def fake_build(target: Target, cache: Path) -> Build:
         return Build(tmp_path, target, {})
 
-    def fake_run(target: Target, binary: Path, args: list[str | bytes], timeout: float, *,
-                 out: Sink | None = None, err: Sink | None = None) -> RunResult:
+    def fake_run(self: UserMode, binary: Path, args: EngineArgs, timeout: float, out: Sink | None = None,
+                 err: Sink | None = None) -> RunResult:
         assert out is not None
         out(stdout)  # the engine's text, passed on as it comes
         return RunResult(stdout, b"achieved tok/s: 1.0\n", 0, 0.1)
 
-    monkeypatch.setattr(cli, "cached_build", fake_build)
-    monkeypatch.setattr(cli, "run_user", fake_run)
+    monkeypatch.setattr(pipeline, "build", fake_build)
+    monkeypatch.setattr(UserMode, "run", fake_run)
     monkeypatch.setattr(sys, "argv", ["ppc-llm", "run-qemu", "--target", "g4", *args, "--verify"])
     try:
         cli.main()

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import cli, doctor
-from toolkit.emulate import RunResult, Sink, StdoutClosed, to_stdout
+from toolkit import cli, doctor, pipeline
+from toolkit.emulate import EngineArgs, RunResult, Sink, StdoutClosed, UserMode, to_stdout
 from toolkit.errors import EXIT_CODES, RunError, RunTimeoutError, ToolMissingError
 from toolkit.system import Follower, preflight, program_stderr, stderr_so_far, timed_out
 from toolkit.system import kernel as kernelmod
@@ -37,14 +37,14 @@ def invoke(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
 def stub_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, script: "object") -> None:
     """run-qemu with the engine build stubbed and run_user replaced by ``script(out, err)``."""
     monkeypatch.setenv("PPC_LLM_CACHE", str(tmp_path))
-    monkeypatch.setattr(cli, "cached_build", lambda target, cache: Build(tmp_path, target, {}))
+    monkeypatch.setattr(pipeline, "build", lambda target, cache: Build(tmp_path, target, {}))
 
-    def fake_run(target: Target, binary: Path, args: list[str | bytes], timeout: float, *,
-                 out: Sink | None = None, err: Sink | None = None) -> RunResult:
+    def fake_run(self: UserMode, binary: Path, args: EngineArgs, timeout: float, out: Sink | None = None,
+                 err: Sink | None = None) -> RunResult:
         assert out is not None and err is not None
         return script(out, err)  # type: ignore[operator,no-any-return]
 
-    monkeypatch.setattr(cli, "run_user", fake_run)
+    monkeypatch.setattr(UserMode, "run", fake_run)
 
 
 def test_text_reaches_stdout_while_the_engine_runs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],

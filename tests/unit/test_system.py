@@ -204,3 +204,48 @@ def test_kernel_source_is_unpacked_once_and_published_whole(tmp_path: Path, monk
     with pytest.raises(BuildError, match="does not hold one source folder"):
         kernel._source_tree(tmp_path, tmp_path / "linux.tar.xz", "cd" * 32, "kernel g4")
     assert sorted(p.name for p in tree.parent.iterdir()) == [tree.name]
+
+
+def test_system_mode_returns_the_one_result_shape(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SystemMode.run with the machine stubbed (it writes a console and a channel as a guest
+    would): the same RunResult as user mode, the engine's argv in the initramfs, guest figures in it."""
+    import dataclasses
+
+    from toolkit.emulate import EngineArgs, RunResult
+    from toolkit.system import SystemMode
+    from toolkit.system.machine import Shutdown
+
+    files = {n: tmp_path / n for n in ("init", "engine", "model.bin", "vmlinux")}
+    for path in files.values():
+        path.write_bytes(b"x")
+    seen: dict[str, bytes] = {}
+
+    class FakeMachine:
+        def __init__(self, argv: list[str], name: str, parent: Path | None = None) -> None:
+            self.argv, self.workdir = argv, tmp_path / "run"
+
+        def __enter__(self) -> "FakeMachine":
+            self.workdir.mkdir()
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def run(self, timeout: float, watch: object) -> Shutdown:
+            seen["initrd"] = (self.workdir / "initramfs.cpio").read_bytes()
+            (self.workdir / "console.log").write_bytes(CONSOLE)
+            (self.workdir / "stdout.bin").write_bytes(b"Once upon a time")
+            return Shutdown("guest-shutdown", 2.5)
+
+    monkeypatch.setattr("toolkit.system.require_tool", lambda command, package: f"/usr/bin/{command}")
+    monkeypatch.setattr("toolkit.system.preflight", lambda target: None)
+    monkeypatch.setattr("toolkit.system.cached_kernel", lambda target, cache: type("K", (), {"image": files["vmlinux"]}))
+    monkeypatch.setattr("toolkit.system.cached_init", lambda target, cache: files["init"])
+    monkeypatch.setattr("toolkit.system.Machine", FakeMachine)
+    outs: list[bytes] = []
+    result = SystemMode(load_target("g4"), tmp_path).run(files["engine"], EngineArgs(files["model.bin"], steps=4),
+                                                         60, out=outs.append)
+    assert isinstance(result, RunResult) and result.returncode == 0 and result.wall_s == 0.9
+    assert result.stdout == b"".join(outs) == b"Once upon a time" and result.stderr == b"achieved tok/s: 12.5\n"
+    assert result.guest is not None and dataclasses.astuple(result.guest) == (2048, 900, 1030000, 1234, 2.5)
+    assert b"/ppcllm/engine\0/ppcllm/model/model.bin\0-n\0004\0" in seen["initrd"]

@@ -1,18 +1,36 @@
-"""Running a built program: user-mode QEMU for emulated targets, directly for the host.
+"""Running a built program: one emulator interface over user mode and full-system mode.
 
-``run_user`` keeps the program's stdout and stderr as bytes and, given sinks, also passes them on
-as they arrive (``stream.py``): ``ppc-llm run-qemu`` shows the text while it is generated."""
+``Emulator.run(engine, args, timeout, out, err)`` runs the engine with its arguments
+(``EngineArgs``) and returns one ``RunResult``: stdout and stderr as bytes, the exit status, the
+wall time, and the guest's figures when the run had a guest (full-system mode). Given sinks, the
+output is also passed on as it arrives (``stream.py``): ``ppc-llm run-qemu`` shows the text while
+it is generated. ``UserMode`` is here (user-mode QEMU for emulated targets, directly for the
+host); ``SystemMode`` is in ``toolkit/system``. ``run_user`` is the plain user-mode run of any
+program (the kernel tests, a raw argv)."""
 
 from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ..cmd import echo, require_tool
 from ..errors import RunTimeoutError
 from ..targets import Target
+from .args import EngineArgs
 from .stream import Sink, StdoutClosed, pump, silence_stdout, to_stderr, to_stdout
+
+
+@dataclass(frozen=True)
+class GuestFigures:
+    """What a full-system guest reports about the run."""
+
+    peak_rss_kib: int     # the program's peak resident memory (wait4's ru_maxrss)
+    program_ms: int       # the program's wall time inside the guest
+    mem_total_kib: int    # the memory the guest kernel saw (MemTotal)
+    boot_ms: int          # from the kernel's start to the program's (CLOCK_MONOTONIC in the guest)
+    machine_s: float      # from `cont` to power-off: firmware, boot, run, shutdown
 
 
 @dataclass(frozen=True)
@@ -21,6 +39,37 @@ class RunResult:
     stderr: bytes
     returncode: int
     wall_s: float
+    guest: GuestFigures | None = None  # full-system runs only
+
+
+class Emulator(Protocol):
+    """Where an engine runs for a target: ``UserMode`` or ``toolkit.system.SystemMode``."""
+
+    @property
+    def target(self) -> Target:
+        ...
+
+    def run(self, engine: Path, args: EngineArgs, timeout: float, out: Sink | None = None,
+            err: Sink | None = None) -> RunResult:
+        """Run ``engine`` with ``args``; past ``timeout`` seconds RunTimeoutError (after whatever
+        the sinks were already given)."""
+        ...
+
+
+@dataclass(frozen=True)
+class UserMode:
+    """User-mode QEMU (with any extra emulator options, such as a plugin), or the host itself."""
+
+    target: Target
+    emulator_args: tuple[str, ...] = ()
+
+    def run(self, engine: Path, args: EngineArgs, timeout: float, out: Sink | None = None,
+            err: Sink | None = None) -> RunResult:
+        return run_user(self.target, engine, args.argv(), timeout, list(self.emulator_args), out=out, err=err)
+
+    def interactive(self, engine: Path, args: EngineArgs) -> int:
+        """Run with this terminal as the engine's stdin, stdout and stderr (a chat); its exit status."""
+        return run_interactive(self.target, engine, args.argv())
 
 
 def command_for(target: Target, binary: Path, args: list[str | bytes],
@@ -55,5 +104,5 @@ def run_interactive(target: Target, binary: Path, args: list[str | bytes]) -> in
     return subprocess.run(argv, check=False).returncode
 
 
-__all__ = ["RunResult", "Sink", "StdoutClosed", "command_for", "run_interactive", "run_user", "silence_stdout",
-           "to_stderr", "to_stdout"]
+__all__ = ["Emulator", "EngineArgs", "GuestFigures", "RunResult", "Sink", "StdoutClosed", "UserMode", "command_for",
+           "run_interactive", "run_user", "silence_stdout", "to_stderr", "to_stdout"]

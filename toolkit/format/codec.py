@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+from .. import quant as qmod
 from ..errors import UsageError
 from ..models import Activations, Model, Tensor
 from .blobs import blob_payloads, parse_bpe_blob, parse_chat_blob, read_blob, read_tokenizer_blob
 from .header import read_header, write_header
-from .layout import BLOCK_DTYPES, BPE_TENSOR, CHAT_TENSOR, DTYPE_F32, ENDIANS, MATRICES, QUANT_DTYPES, \
-    QUANT_NAMES_TO_CODE
+from .layout import BLOCK_DTYPES, BPE_TENSOR, CHAT_TENSOR, DTYPE_F32, ENDIANS, MATRICES, QUANT_NAMES_TO_CODE
 from .tensors import place, read_tensor, tensor_payloads, write_tensors
 
 
 def encode(model: Model, endian: str, quant: str | None = None) -> bytes:
     """The converted file's bytes for ``model`` in byte order ``endian`` ('big' or 'little'),
     its matrices quantized as ``quant`` ('f32', 'q8_0' or 'q4_0'; None: as they are)."""
-    if quant is not None and quant not in QUANT_DTYPES:
-        raise UsageError(f"--quant {quant}: must be one of {', '.join(QUANT_DTYPES)}")
+    qmod.requested(quant)
     if quant is not None and model.keeps_blocks and quant != model.quant:
         raise UsageError(f"--quant {quant}: a GGUF model keeps its own quantization ({model.quant})",
                          "leave out --quant")

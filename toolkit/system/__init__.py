@@ -1,6 +1,7 @@
 """Full-system runs: boot the target's machine under qemu-system with a guest kernel and a minimal
-initramfs whose /init runs the engine, and return the same result as a user-mode run plus the
-guest's figures (peak memory, time). While the machine runs, the program's stdout (its own serial
+initramfs whose /init runs the engine, and return the same result as a user-mode run, with the
+guest's figures (peak memory, time) in it: ``SystemMode`` is the emulator interface
+(toolkit/emulate) over ``run_system``. While the machine runs, the program's stdout (its own serial
 port, a file on the host) and its stderr (the console's lines between /init's start and result
 lines) are passed on as they arrive, like a user-mode run's."""
 
@@ -13,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cmd import require_tool
-from ..emulate import RunResult, Sink
-from ..errors import RunError, RunTimeoutError
+from ..emulate import EngineArgs, GuestFigures, RunResult, Sink
+from ..errors import RunError, RunTimeoutError, UsageError
 from ..targets import System, Target
 from . import initramfs
 from .guest import cached_init
-from .kernel import Kernel, Need, cached_kernel, kernel_needs, require_needs, system_of
+from .kernel import Need, cached_kernel, kernel_needs, require_needs, system_of
 from .machine import Machine
 
 MARK = b"ppcllm-init: "
@@ -27,22 +28,6 @@ _RESULT = re.compile(rb"ppcllm-init: result exit=(-?\d+) signal=(\d+) maxrss_kib
 _PANIC = re.compile(rb"Kernel panic[^\r\n]*")
 _INIT_ERROR = re.compile(rb"ppcllm-init: error: ([^\r\n]*)")
 GUEST_DIR = "ppcllm"
-
-
-@dataclass(frozen=True)
-class GuestFigures:
-    peak_rss_kib: int     # the program's peak resident memory (wait4's ru_maxrss)
-    program_ms: int       # the program's wall time inside the guest
-    mem_total_kib: int    # the memory the guest kernel saw (MemTotal)
-    boot_ms: int          # from the kernel's start to the program's (CLOCK_MONOTONIC in the guest)
-    machine_s: float      # from `cont` to power-off: firmware, boot, run, shutdown
-
-
-@dataclass(frozen=True)
-class SystemResult:
-    run: RunResult
-    figures: GuestFigures
-    kernel: Kernel
 
 
 def system_needs(target: Target) -> list[Need]:
@@ -160,17 +145,31 @@ def diagnose(target: Target, console: bytes, reason: str | None, timeout: float)
     return f"the guest powered off ({reason}) without /init's result line on {target.name}"
 
 
-def run_system(target: Target, engine: Path, model: Path, args: list[str | bytes], timeout: float,
-               cache: Path, out: Sink | None = None, err: Sink | None = None) -> SystemResult:
-    """Boot ``target``'s machine, run ``engine model args`` as the guest's only program, power off;
-    the program's stdout and stderr go to ``out`` / ``err`` as they arrive (and are kept)."""
+@dataclass(frozen=True)
+class SystemMode:
+    """The emulator interface over ``run_system``: the target's machine, the cache for its kernel."""
+
+    target: Target
+    cache: Path
+
+    def run(self, engine: Path, args: EngineArgs, timeout: float, out: Sink | None = None,
+            err: Sink | None = None) -> RunResult:
+        return run_system(self.target, engine, args, timeout, self.cache, out, err)
+
+
+def run_system(target: Target, engine: Path, args: EngineArgs, timeout: float,
+               cache: Path, out: Sink | None = None, err: Sink | None = None) -> RunResult:
+    """Boot ``target``'s machine, run ``engine`` with ``args`` as the guest's only program, power
+    off; the program's stdout and stderr go to ``out`` / ``err`` as they arrive (and are kept)."""
+    if args.model is None:
+        raise UsageError("a full-system run needs a model file")
     system = system_of(target)
     preflight(target)
     kernel = cached_kernel(target, cache)
     init = cached_init(target, cache)
     with Machine([], f"{target.name}-system", cache / "system" / "runs") as machine:
         initrd, console_log, channel_out = (machine.workdir / n for n in ("initramfs.cpio", "console.log", "stdout.bin"))
-        initramfs.write_file(initrd, guest_entries(init, engine, model, args, system.channel))
+        initramfs.write_file(initrd, guest_entries(init, engine, args.model, args.flags(), system.channel))
         machine.argv = qemu_argv(target, system, kernel.image, initrd, console_log, channel_out)
         follower = Follower(console_log, channel_out, out, err)
         shutdown = machine.run(timeout, follower.poll)
@@ -187,8 +186,7 @@ def run_system(target: Target, engine: Path, model: Path, args: list[str | bytes
         stdout = bytes(follower.stdout)
     returncode = code if sig == 0 else -sig
     figures = dataclasses.replace(figures, machine_s=shutdown.wall_s)
-    return SystemResult(RunResult(stdout, program_stderr(console), returncode, figures.program_ms / 1000.0),
-                        figures, kernel)
+    return RunResult(stdout, program_stderr(console), returncode, figures.program_ms / 1000.0, figures)
 
 
 def _keep_log(log: Path, cache: Path, target: Target) -> Path:
