@@ -33,29 +33,45 @@ void ppcllm_matmul_scalar(float *xout, const float *x, const float *w, int n, in
     }
 }
 
+/* The scale of the group at base (its part below n): its largest |x| / limit; in *inv the
+ * scale's inverse (0 for an all-zero group). */
+static float ppcllm_group_scale(const float *x, int base, int n, float limit, float *inv)
+{
+    float amax = 0.0f, scale;
+    int k;
+    for (k = 0; k < PPCLLM_GROUP && base + k < n; k++) {
+        float v = fabsf(x[base + k]);
+        if (v > amax) {
+            amax = v;
+        }
+    }
+    scale = amax / limit;
+    *inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+    return scale;
+}
+
+/* x[i] * inv rounded (0 at i >= n, past the vector's end). |x * inv| <= limit for finite x; NaN
+ * or infinite activations (a damaged model) give 0, never a float-to-int conversion out of
+ * range. */
+static long ppcllm_group_code(const float *x, int i, int n, float inv, float limit)
+{
+    float r = i < n ? roundf(x[i] * inv) : 0.0f;
+    return r >= -limit && r <= limit ? (long)r : 0;
+}
+
 void ppcllm_quantize_vec(ppcllm_qvec *a, const float *x, int n)
 {
-    int g, k, l;
-    for (g = 0; g < a->groups; g++) {
-        int base = g * PPCLLM_GROUP;
-        float amax = 0.0f, d, id;
-        for (k = 0; k < PPCLLM_GROUP && base + k < n; k++) {
-            float v = fabsf(x[base + k]);
-            if (v > amax) {
-                amax = v;
-            }
+    int g, i, l;
+    float id = 0.0f;
+    for (i = 0; i < a->groups * PPCLLM_GROUP; i++) { /* each group's scale, then its codes */
+        if (i % PPCLLM_GROUP == 0) {
+            a->s[i / PPCLLM_GROUP] = ppcllm_group_scale(x, i, n, 127.0f, &id);
         }
-        d = amax / 127.0f;
-        id = d != 0.0f ? 1.0f / d : 0.0f;
-        a->s[g] = d;
-        for (k = 0; k < PPCLLM_GROUP; k++) {
-            /* |x * id| <= 127 for finite x; NaN or infinite activations (a damaged model) give 0,
-             * never a float-to-int conversion out of range */
-            float r = base + k < n ? roundf(x[base + k] * id) : 0.0f;
-            a->q[base + k] = (signed char)(r >= -127.0f && r <= 127.0f ? (int)r : 0);
-        }
+        a->q[i] = (signed char)ppcllm_group_code(x, i, n, id, 127.0f);
+    }
+    for (g = 0; g < a->groups; g++) { /* the offset corrections of each lane of four */
         for (l = 0; l < 4; l++) {
-            const signed char *q = a->q + base + 4 * l;
+            const signed char *q = a->q + g * PPCLLM_GROUP + 4 * l;
             ppcllm_i32 sum = q[0] + q[1] + q[2] + q[3] + q[16] + q[17] + q[18] + q[19];
             a->corr8[g * 4 + l] = -128 * sum;
             a->corr4[g * 4 + l] = -8 * sum;
@@ -104,20 +120,11 @@ void ppcllm_prepare_fvec(ppcllm_fvec *a, const float *x, int n)
     int g, k, l;
     for (g = 0; g < a->groups; g++) {
         int base = g * PPCLLM_GROUP;
-        float amax = 0.0f, s, id;
-        for (k = 0; k < PPCLLM_GROUP && base + k < n; k++) {
-            float v = fabsf(x[base + k]);
-            if (v > amax) {
-                amax = v;
-            }
-        }
-        s = amax / 32767.0f;
-        id = s != 0.0f ? 1.0f / s : 0.0f;
-        a->s[g] = s;
+        float id;
+        a->s[g] = ppcllm_group_scale(x, base, n, 32767.0f, &id);
         for (k = 0; k < PPCLLM_GROUP; k++) {
-            float r = base + k < n ? roundf(x[base + k] * id) : 0.0f;
-            long q = r >= -32767.0f && r <= 32767.0f ? (long)r : 0; /* NaN and infinities: 0 */
-            unsigned biased = (unsigned)(q + 32768);                 /* 1 .. 65535 */
+            long q = ppcllm_group_code(x, base + k, n, id, 32767.0f);
+            unsigned biased = (unsigned)(q + 32768); /* 1 .. 65535 */
             a->lo[base + k] = (unsigned char)(biased & 255u);
             a->hi[base + k] = (signed char)((int)(biased >> 8) - 128);
         }

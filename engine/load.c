@@ -1,4 +1,4 @@
-/* load.c: the converted model file (layout in toolkit/format.py; PPCLLM_FORMAT_VERSION ties the
+/* load.c: the converted model file (layout in toolkit/format/layout.py; PPCLLM_FORMAT_VERSION ties the
  * two): the header, the tensor table, the tensors and the embedded blobs (the tokenizer's, the
  * tokenizer kind's, the chat template's).
  *

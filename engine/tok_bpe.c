@@ -1,5 +1,5 @@
 /* tok_bpe.c: GPT-2 byte-level BPE (GGUF vocabularies): the "bpe" blob (byte tokens, control
- * tokens, ranked merges, character classes; layout in toolkit/models/bpe.py), GPT-2's
+ * tokens, ranked merges, character classes; layout in toolkit/format/blobs.py), GPT-2's
  * pre-tokenizer and rank-ordered merges. */
 #include "internal.h"
 

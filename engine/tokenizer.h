@@ -29,7 +29,7 @@ typedef struct {
     unsigned char byte_pieces[512];
 } ppcllm_sp;
 
-/* GPT-2 byte-level BPE; layout of the blob in toolkit/models/bpe.py */
+/* GPT-2 byte-level BPE; layout of the blob in toolkit/format/blobs.py */
 typedef struct {
     ppcllm_u32 *words;       /* the blob, in host order */
     const ppcllm_u32 *byte_tokens, *special, *merges, *ranges;

@@ -33,26 +33,44 @@ class ToolkitError(Exception):
 
 
 class UsageError(ToolkitError):
+    """Exit 2: the command line cannot be acted on (an option's value out of range, a bad
+    combination); the hint says what to type instead."""
+
     exit_code = 2
 
 
 class InputError(ToolkitError):
+    """Exit 3: a file the user gave is missing, damaged or the wrong kind, or a path cannot be
+    written. Messages name the file and, where one is known, the byte offset of the fault;
+    the hint says how to get or make a good file."""
+
     exit_code = 3
 
 
 class ToolMissingError(ToolkitError):
+    """Exit 4: a tool the command runs is not installed (or no container engine answers); the
+    hint says how to get it."""
+
     exit_code = 4
 
 
 class BuildError(ToolkitError):
+    """Exit 5: the generated C did not compile or link, or the ELF check or ISA audit of the
+    result failed (a bug in ppc-llm or a profile, never the user's doing)."""
+
     exit_code = 5
 
 
 class RunError(ToolkitError):
+    """Exit 6: the built program failed, under QEMU or natively."""
+
     exit_code = 6
 
 
 class VerifyError(ToolkitError):
+    """Exit 7 (``--verify``): the program printed other text than the NumPy reference, at a
+    step where no near-tie explains it; the message shows the step and both texts."""
+
     exit_code = 7
 
 

@@ -9,7 +9,7 @@
         .run(engine, EngineArgs, timeout, out, err) -> RunResult
                                                  user-mode or full-system QEMU, one result shape
     verify                                       the NumPy reference against the run's text
-                                                 (toolkit/reference.py, wired by the CLI)
+                                                 (toolkit/reference/, wired by the CLI)
 
 ``check_options`` turns the llama2.c options into ``GenerateOptions``, whose ``engine_args`` is the
 engine's command line (toolkit/emulate/args.py); ``toolkit.quant.requested`` resolves ``--quant``.

@@ -1,4 +1,4 @@
-"""The converted model file's layout: the one place that knows it (mirrored by templates/loader).
+"""The converted model file's layout: the one place that knows it (mirrored by engine/load.c).
 
 Layout, every integer and float in the file's byte order (``endian``):
 

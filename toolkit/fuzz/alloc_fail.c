@@ -16,16 +16,7 @@ static ppcllm_status run_once(const unsigned char *file, size_t size, const char
     if (st == PPCLLM_OK) {
         st = harness_generate(m, prompt, 4, 1.0f, err);
         if (st == PPCLLM_OK && ppcllm_has_chat(m)) { /* a ChatML model: one chat turn too */
-            ppcllm_chat chat;
-            ppcllm_options opt;
-            size_t printed = 0;
-            ppcllm_options_init(&opt);
-            opt.temperature = 1.0f;
-            opt.topp = 0.9f;
-            opt.seed = 42;
-            opt.steps = 0;
-            ppcllm_chat_start(&chat, 42);
-            st = ppcllm_chat_turn(m, &chat, NULL, prompt, &opt, harness_count_piece, &printed, err);
+            st = harness_chat(m, prompt, 0, 1.0f, err);
         }
         ppcllm_close(m);
     }

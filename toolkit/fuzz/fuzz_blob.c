@@ -42,10 +42,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     uint32_t i;
     (void)argc;
     (void)argv;
-    if (path == NULL || (base = harness_slurp(path, &base_size)) == NULL || base_size < PPCLLM_HEADER_SIZE) {
-        fprintf(stderr, "fuzz_blob: set PPCLLM_FUZZ_BASE to a converted BPE model in this machine's byte order\n");
-        exit(2);
-    }
+    base = harness_base("fuzz_blob", "a converted BPE model", &base_size);
     memcpy(&n_entries, base + 32, 4);
     if (n_entries == 0 || entry_at(n_entries) > base_size) {
         fprintf(stderr, "fuzz_blob: %s: malformed tensor table\n", path);
@@ -70,20 +67,8 @@ static void exercise(ppcllm_model *m)
     /* one step: the prompt is encoded and its first piece printed, no forward pass (a prompt that
      * fills -n still runs its positions, which would only slow the search of the parsers) */
     harness_generate(m, "Once upon a time, the 123 caf\xc3\xa9 <|im_start|>it's  \t\n x\xff\xc3(\xe2\x82", 1, 0.0f, &err);
-    if (ppcllm_has_chat(m)) {
-        ppcllm_chat chat;
-        ppcllm_options opt;
-        size_t printed = 0;
-        ppcllm_options_init(&opt);
-        opt.temperature = 0.0f;
-        opt.topp = 0.9f;
-        opt.seed = 42;
-        opt.steps = 2; /* the turn is encoded, then refused as too long: no forward pass */
-        ppcllm_chat_start(&chat, 42);
-        if (ppcllm_chat_turn(m, &chat, NULL, "hi <|im_end|> 42", &opt, harness_count_piece, &printed, &err) !=
-                PPCLLM_OK && err.message[0] == '\0') {
-            abort();
-        }
+    if (ppcllm_has_chat(m)) { /* 2 steps: the turn is encoded, then refused as too long: no forward pass */
+        harness_chat(m, "hi <|im_end|> 42", 2, 0.0f, &err);
     }
 }
 

@@ -27,10 +27,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     uint64_t offset;
     (void)argc;
     (void)argv;
-    if (path == NULL || (base = harness_slurp(path, &base_size)) == NULL || base_size < PPCLLM_HEADER_SIZE) {
-        fprintf(stderr, "fuzz_tokenizer: set PPCLLM_FUZZ_BASE to a converted model in this machine's byte order\n");
-        exit(2);
-    }
+    base = harness_base("fuzz_tokenizer", "a converted model", &base_size);
     memcpy(&n_entries, base + 32, 4);
     tok_entry = PPCLLM_HEADER_SIZE + (size_t)(n_entries - 1) * PPCLLM_ENTRY_SIZE;
     if (n_entries == 0 || tok_entry + PPCLLM_ENTRY_SIZE > base_size || strcmp((char *)base + tok_entry, "tokenizer") != 0) {

@@ -117,24 +117,45 @@ static ppcllm_status harness_open(ppcllm_model **out, const unsigned char *data,
     return st;
 }
 
-/* A short generation: steps positions from prompt (temperature 0: greedy; else top-p 0.9). */
-static ppcllm_status harness_generate(ppcllm_model *m, const char *prompt, int steps, float temperature,
-                                      ppcllm_error *err)
+/* The options of every harness run: temperature (0: greedy; else top-p 0.9), seed 42, steps. */
+static ppcllm_options harness_options(float temperature, int steps)
 {
     ppcllm_options opt;
-    size_t printed = 0;
-    int positions = 0;
-    ppcllm_status st;
     ppcllm_options_init(&opt);
     opt.temperature = temperature;
     opt.topp = 0.9f;
     opt.seed = 42;
     opt.steps = steps;
-    st = ppcllm_generate(m, prompt, &opt, harness_count_piece, &printed, &positions, err);
+    return opt;
+}
+
+/* st, after checking that a failure says why */
+static ppcllm_status harness_said(ppcllm_status st, const ppcllm_error *err)
+{
     if (st != PPCLLM_OK && err->message[0] == '\0') {
         abort();
     }
     return st;
+}
+
+/* A short generation: steps positions from prompt. */
+static ppcllm_status harness_generate(ppcllm_model *m, const char *prompt, int steps, float temperature,
+                                      ppcllm_error *err)
+{
+    ppcllm_options opt = harness_options(temperature, steps);
+    size_t printed = 0;
+    int positions = 0;
+    return harness_said(ppcllm_generate(m, prompt, &opt, harness_count_piece, &printed, &positions, err), err);
+}
+
+/* One chat turn of user text (the template's system prompt) in a new conversation. */
+static ppcllm_status harness_chat(ppcllm_model *m, const char *user, int steps, float temperature, ppcllm_error *err)
+{
+    ppcllm_options opt = harness_options(temperature, steps);
+    ppcllm_chat chat;
+    size_t printed = 0;
+    ppcllm_chat_start(&chat, 42);
+    return harness_said(ppcllm_chat_turn(m, &chat, NULL, user, &opt, harness_count_piece, &printed, err), err);
 }
 
 /* The whole file at path, or NULL (and a message) when it cannot be read. */
@@ -160,6 +181,19 @@ static unsigned char *harness_slurp(const char *path, size_t *size)
     fclose(f);
     *size = (size_t)n;
     return buf;
+}
+
+/* The converted model named by $PPCLLM_FUZZ_BASE (a libFuzzer harness's base file), at least a
+ * header long; otherwise a message saying what harness wants, and exit 2. */
+static unsigned char *harness_base(const char *harness, const char *what, size_t *size)
+{
+    const char *path = getenv("PPCLLM_FUZZ_BASE");
+    unsigned char *base = path != NULL ? harness_slurp(path, size) : NULL;
+    if (base == NULL || *size < PPCLLM_HEADER_SIZE) {
+        fprintf(stderr, "%s: set PPCLLM_FUZZ_BASE to %s in this machine's byte order\n", harness, what);
+        exit(2);
+    }
+    return base;
 }
 
 #endif /* PPCLLM_HARNESS_H */
