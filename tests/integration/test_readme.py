@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, shared_dir
 from tests.readme_blocks import Block, ci_blocks
 from toolkit.container import engine_answers
 
@@ -104,14 +104,15 @@ def test_readme_block_runs_as_written(block: Block | None, cache: Path, tmp_path
     start, home = tmp_path / "start", tmp_path / "home"
     start.mkdir()
     home.mkdir()
-    if block.starts == "repo":
+    if block.starts == "repo":  # a fresh clone, with ../shared beside it as in CI
         copy_checkout(start)
+        (tmp_path / "shared").symlink_to(shared_dir().resolve(), target_is_directory=True)
     script = tmp_path / f"{block.id}.sh"
     script.write_text(block.text, encoding="utf-8")
     result = subprocess.run(["bash", "-euo", "pipefail", str(script)], cwd=start, env=block_env(cache, home),
                             input=b"", capture_output=True, timeout=BLOCK_TIMEOUT, check=False)
     code, stdout, stderr = result.returncode, result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
-    assert code == 0, f"README.md:{block.line} ({block.id}) exited {code}\n{stderr[-4000:]}"
+    assert code == 0, f"README.md:{block.line} ({block.id}) exited {code}\n{stderr[-4000:]}\n{stdout[-4000:]}"
     missing = [path for path in block.makes if not (start / path).is_file() or (start / path).stat().st_size == 0]
     assert not missing, f"README.md:{block.line} ({block.id}) left no {missing}"
     assert block.prints in stdout, f"README.md:{block.line} ({block.id}) did not print {block.prints!r}:\n{stdout[-2000:]}"

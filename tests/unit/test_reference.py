@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from toolkit.reference import kernels, tokenizer_llama2c
 from toolkit.errors import UsageError
 from toolkit.models import Model, ModelConfig, Tokenizer
 from toolkit.models.llama2c import read_checkpoint, read_tokenizer
+from tests.helpers import shared_dir
 
 MODELS = Path(toolkit.__file__).parent / "data" / "models"
 GOLDEN_CASES = ("greedy-once-upon", "sampled-t1-p09-s42")
@@ -26,14 +26,9 @@ GOLDEN_CASES = ("greedy-once-upon", "sampled-t1-p09-s42")
 # --------------------------------------------------------------------------- fixtures
 
 
-def _shared_dir() -> Path:
-    configured = os.environ.get("PPC_LLM_SHARED")
-    return Path(configured) if configured else Path(__file__).parents[2].parent / "shared"
-
-
 @pytest.fixture(scope="module")
 def golden_dir() -> Path:
-    directory = _shared_dir() / "golden"
+    directory = shared_dir() / "golden"
     if not directory.is_dir():
         pytest.fail(f"golden outputs not found at {directory}; set PPC_LLM_SHARED to the shared "
                     "directory that holds golden/*.args and golden/*.out")
