@@ -59,18 +59,23 @@ static long ppcllm_group_code(const float *x, int i, int n, float inv, float lim
     return r >= -limit && r <= limit ? (long)r : 0;
 }
 
+/* group g of x (its part below n) as int8 codes and their scale */
+static void ppcllm_quantize_group(ppcllm_qvec *a, const float *x, int g, int n)
+{
+    float id;
+    int k, base = g * PPCLLM_GROUP;
+    a->s[g] = ppcllm_group_scale(x, base, n, 127.0f, &id);
+    for (k = base; k < base + PPCLLM_GROUP; k++) {
+        a->q[k] = (signed char)ppcllm_group_code(x, k, n, id, 127.0f);
+    }
+}
+
 void ppcllm_quantize_vec(ppcllm_qvec *a, const float *x, int n)
 {
-    int g, i, l;
-    float id = 0.0f;
-    for (i = 0; i < a->groups * PPCLLM_GROUP; i++) { /* each group's scale, then its codes */
-        if (i % PPCLLM_GROUP == 0) {
-            a->s[i / PPCLLM_GROUP] = ppcllm_group_scale(x, i, n, 127.0f, &id);
-        }
-        a->q[i] = (signed char)ppcllm_group_code(x, i, n, id, 127.0f);
-    }
-    for (g = 0; g < a->groups; g++) { /* the offset corrections of each lane of four */
-        for (l = 0; l < 4; l++) {
+    int g, l;
+    for (g = 0; g < a->groups; g++) {
+        ppcllm_quantize_group(a, x, g, n);
+        for (l = 0; l < 4; l++) { /* the offset corrections of each lane of four */
             const signed char *q = a->q + g * PPCLLM_GROUP + 4 * l;
             ppcllm_i32 sum = q[0] + q[1] + q[2] + q[3] + q[16] + q[17] + q[18] + q[19];
             a->corr8[g * 4 + l] = -128 * sum;
