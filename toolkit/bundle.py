@@ -6,15 +6,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import jinja2
 
 from . import __version__
 from .buildplan import (APPLE_GCC4, BUNDLE_LINK, C_POLICY, FP_POLICY, THREAD_LIBS, BuildPlan, FlagMap, Program,
                         map_flags, plan)
 from .fsutil import staged_dir
 from .outputs import check_output_dir, write_owner_manifest
-from .render import render
-from .resources import templates_dir
+from .render import render, template_environment
 from .targets import Target
 
 
@@ -63,9 +61,7 @@ def makefile_context(target: Target) -> dict[str, object]:
 def bundle_files(target: Target) -> dict[str, str]:
     """File name -> text of the bundle for ``target``."""
     sources = render(target)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "bundle")),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True, autoescape=False)
+    env = template_environment("bundle")
     context = {
         "version": __version__,
         "target": {"name": target.name, "description": target.description, "endian": target.endian},

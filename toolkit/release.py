@@ -13,15 +13,13 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-import jinja2
 
 from . import __version__
 from .errors import UsageError
 from .fsutil import sha256_file, staged_dir
 from .outputs import OWNER_FILE, check_inputs_outside, check_output_dir, write_owner_manifest
 from .pipeline import build, convert, open_input
-from .render import ENGINE_PROGRAM
-from .resources import templates_dir
+from .render import ENGINE_PROGRAM, template_environment
 from .targets import Target
 from .toolchain import Build
 
@@ -45,8 +43,7 @@ def _epoch() -> int:
 
 
 def _readme(target: Target, build: Build, model: str) -> str:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "bundle")),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env = template_environment("bundle")
     note = f"the model, {target.endian}-endian, tokenizer embedded"
     return env.get_template("RELEASE.txt.j2").render(
         version=__version__, target={"name": target.name, "description": target.description}, bits=target.word_bits,

@@ -44,9 +44,10 @@ CONFIG_HEADER = "ppcllm_config.h"  # the one rendered file (templates/ppcllm_con
 DEFAULT_CTX = 2048  # KV-cache positions allocated by default (the engine's -c / run-qemu --ctx)
 
 
-def _environment() -> jinja2.Environment:
+def template_environment(folder: str = "") -> jinja2.Environment:
+    """The one Jinja2 set-up for every template (StrictUndefined): ``templates/`` or a folder in it."""
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=jinja2.FileSystemLoader(str(templates_dir() / folder)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -72,7 +73,7 @@ def _context(target: Target) -> dict[str, object]:
 
 def render(target: Target) -> RenderedSources:
     """Every file of the target's build plan: the config header rendered, the rest read from engine/."""
-    config = _environment().get_template(f"{CONFIG_HEADER}.j2").render(_context(target))
+    config = template_environment().get_template(f"{CONFIG_HEADER}.j2").render(_context(target))
     engine = engine_dir()
     built = plan(target)
     files = tuple(
