@@ -11,7 +11,7 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Run state                                                                                  */
 
-/* The KV cache and attention scores for cfg.dims.seq_len positions. */
+/* The KV cache, attention scores and the token of each position for cfg.dims.seq_len positions. */
 ppcllm_status ppcllm_alloc_cache(ppcllm_model *m, ppcllm_error *err)
 {
     const ppcllm_allocator *a = &m->a;
@@ -27,7 +27,8 @@ ppcllm_status ppcllm_alloc_cache(ppcllm_model *m, ppcllm_error *err)
     m->s.att = (float *)ppcllm_calloc(a, att, sizeof(float));
     m->s.key_cache = (float *)ppcllm_calloc(a, cache, sizeof(float));
     m->s.value_cache = (float *)ppcllm_calloc(a, cache, sizeof(float));
-    if (m->s.att == NULL || m->s.key_cache == NULL || m->s.value_cache == NULL) {
+    m->s.tokens = (int *)ppcllm_calloc(a, (size_t)p->seq_len, sizeof(int));
+    if (m->s.att == NULL || m->s.key_cache == NULL || m->s.value_cache == NULL || m->s.tokens == NULL) {
         return ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory allocating the KV cache: ",
                            "use a smaller context (-c)");
     }
@@ -70,7 +71,8 @@ ppcllm_status ppcllm_alloc_state(ppcllm_model *m, ppcllm_error *err)
         }
     }
     if (m->s.x == NULL || m->s.xb == NULL || m->s.xb2 == NULL || m->s.hb == NULL || m->s.hb2 == NULL ||
-        m->s.q == NULL || m->s.logits == NULL || m->sampler.probindex == NULL || !ok) {
+        m->s.q == NULL || m->s.logits == NULL || m->sampler.probindex == NULL ||
+        m->sampler.seen == NULL || !ok) {
         return ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory allocating the run state", NULL);
     }
     return ppcllm_alloc_cache(m, err);
@@ -81,7 +83,9 @@ void ppcllm_free_cache(ppcllm_model *m)
     ppcllm_free(&m->a, m->s.key_cache);
     ppcllm_free(&m->a, m->s.value_cache);
     ppcllm_free(&m->a, m->s.att);
+    ppcllm_free(&m->a, m->s.tokens);
     m->s.key_cache = m->s.value_cache = m->s.att = NULL;
+    m->s.tokens = NULL;
 }
 
 void ppcllm_free_state(ppcllm_model *m)
@@ -295,6 +299,7 @@ float *ppcllm_forward(ppcllm_model *m, int token, int pos)
     int head_size = p->dim / p->n_heads;
     size_t l;
     int i;
+    m->s.tokens[pos] = token;
     ppcllm_embed(m, token);
     for (l = 0; l < (size_t)p->n_layers; l++) {
         size_t loff = l * (size_t)p->seq_len * (size_t)kv_dim;

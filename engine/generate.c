@@ -46,6 +46,13 @@ void ppcllm_options_init(ppcllm_options *opt)
     opt->topp = 0.9f;
     opt->seed = 1;
     opt->steps = 256;
+    opt->n_predict = -1;
+    opt->top_k = 0;
+    opt->min_p = 0.0f;
+    opt->repeat_penalty = 1.0f;
+    opt->repeat_last_n = 64;
+    opt->abort = NULL;
+    opt->abort_ud = NULL;
 }
 
 static ppcllm_status ppcllm_check_options(const ppcllm_options *opt, ppcllm_error *err)
@@ -66,6 +73,20 @@ static ppcllm_status ppcllm_check_options(const ppcllm_options *opt, ppcllm_erro
     if (opt->seed == 0) {
         return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "seed must not be 0", NULL);
     }
+    if (opt->top_k < 0) {
+        return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "top-k must be >= 0", NULL);
+    }
+    if (!(opt->min_p >= (float)PPCLLM_MIN_MIN_P && opt->min_p <= (float)PPCLLM_MAX_MIN_P)) {
+        return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "min-p must be in [0, 1]", NULL);
+    }
+    if (!(opt->repeat_penalty >= (float)PPCLLM_MIN_REPEAT_PENALTY &&
+          opt->repeat_penalty <= (float)PPCLLM_MAX_REPEAT_PENALTY)) {
+        return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "repeat penalty must be in [" PPCLLM_STRING(
+                           PPCLLM_MIN_REPEAT_PENALTY) ", " PPCLLM_STRING(PPCLLM_MAX_REPEAT_PENALTY) "]", NULL);
+    }
+    if (opt->repeat_last_n < -1) {
+        return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "repeat-last-n must be >= -1", NULL);
+    }
     return PPCLLM_OK;
 }
 
@@ -73,6 +94,22 @@ static ppcllm_status ppcllm_check_options(const ppcllm_options *opt, ppcllm_erro
 static int ppcllm_step_limit(const ppcllm_model *m, const ppcllm_options *opt)
 {
     return opt->steps <= 0 || opt->steps > m->cfg.dims.seq_len ? m->cfg.dims.seq_len : opt->steps;
+}
+
+/* The position limit for sampling `count` tokens (0: no count) when the first sample comes
+ * from position `first`: at most the whole context. */
+static int ppcllm_count_limit(const ppcllm_model *m, int first, int count)
+{
+    int seq_len = m->cfg.dims.seq_len;
+    return count <= 0 || count > seq_len - first ? seq_len : first + count;
+}
+
+/* The tokens of the positions the repeat penalty looks at, up to and including pos. */
+static const int *ppcllm_recent(const ppcllm_model *m, const ppcllm_options *opt, int pos, int *n)
+{
+    int window = opt->repeat_last_n < 0 ? pos + 1 : opt->repeat_last_n;
+    *n = window < pos + 1 ? window : pos + 1;
+    return m->s.tokens + (pos + 1 - *n);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -87,19 +124,28 @@ typedef struct {
 } ppcllm_feed;
 
 /* Feed f's tokens from *pos, then sample and print until a stop token or f->limit; *pending
- * receives the last sampled token (not forwarded yet), or -1. */
+ * receives the last sampled token (not forwarded yet), or -1; *printed counts the tokens passed
+ * to on_token (sampled ones; with echo, the fed ones too). */
 static ppcllm_status ppcllm_loop(ppcllm_model *m, const ppcllm_feed *f, int *pos, const ppcllm_options *opt,
                                  ppcllm_u64 *rng, ppcllm_token_fn on_token, void *ud, int *pending,
-                                 ppcllm_error *err)
+                                 int *printed, ppcllm_error *err)
 {
     const ppcllm_tokenizer *t = &m->tok;
     int i = 0, token = f->tokens[0];
     *pending = -1;
+    *printed = 0;
     while (*pos < f->limit) {
-        float *logits = ppcllm_forward(m, token, (*pos)++);
+        float *logits;
         const char *piece;
         size_t len;
-        int next;
+        int next, n_recent;
+        const int *recent;
+        if (opt->abort != NULL && opt->abort(opt->abort_ud) != 0) {
+            return ppcllm_fail(err, PPCLLM_ERR_STOPPED, "generation stopped by the abort hook", NULL);
+        }
+        logits = ppcllm_forward(m, token, *pos);
+        recent = ppcllm_recent(m, opt, *pos, &n_recent);
+        (*pos)++;
         if (i + 1 < f->n) {
             next = f->tokens[++i];
             if (!f->echo) {
@@ -107,13 +153,14 @@ static ppcllm_status ppcllm_loop(ppcllm_model *m, const ppcllm_feed *f, int *pos
                 continue;
             }
         } else {
-            next = ppcllm_sample(&m->sampler, logits, opt, rng);
+            next = ppcllm_sample(&m->sampler, logits, opt, rng, recent, n_recent);
             *pending = next;
         }
         if (ppcllm_tokenizer_is_stop(t, next)) {
             break;
         }
         piece = t->ops->decode(t, token, next, &len);
+        (*printed)++;
         if (on_token != NULL && on_token(ud, next, piece, len) != 0) {
             return ppcllm_fail(err, PPCLLM_ERR_STOPPED, "generation stopped by the token callback", NULL);
         }
@@ -169,7 +216,7 @@ ppcllm_status ppcllm_encode_text(ppcllm_model *m, const char *text, int *tokens,
 
 /* Plain generation from the prompt's tokens[0 .. n) (room for one more). Without echo the
  * prompt is printed first, as typed; an empty prompt starts from BOS (not printed). `steps`
- * positions in all, the prompt's included. */
+ * positions in all, the prompt's included, or n_predict sampled tokens when it is >= 0. */
 static ppcllm_status ppcllm_run(ppcllm_model *m, int *tokens, int n, const ppcllm_options *opt,
                                 ppcllm_token_fn on_token, void *ud, int *positions, ppcllm_error *err)
 {
@@ -182,6 +229,13 @@ static ppcllm_status ppcllm_run(ppcllm_model *m, int *tokens, int n, const ppcll
     if (n == 0) {
         tokens[n++] = t->bos;
     }
+    if (opt->n_predict >= 0) { /* a count of new tokens: the whole prompt must fit */
+        if (n > m->cfg.dims.seq_len) {
+            return ppcllm_fail(err, PPCLLM_ERR_CONTEXT, "the prompt has more tokens than the context has positions: ",
+                               "shorten it or allow more positions (-c)");
+        }
+        steps = n;
+    }
     for (i = n - shown; !t->echo_prompt && i < n && i < steps; i++) { /* the prompt, as typed */
         size_t len;
         const char *piece = t->ops->decode(t, -1, tokens[i], &len);
@@ -193,10 +247,10 @@ static ppcllm_status ppcllm_run(ppcllm_model *m, int *tokens, int n, const ppcll
     f.n = n;
     /* `steps` tokens printed in all: a first token that is not BOS is printed, not produced by a
      * position, so one position fewer runs */
-    f.limit = steps - (shown == n ? 1 : 0);
+    f.limit = opt->n_predict >= 0 ? ppcllm_count_limit(m, n - 1, opt->n_predict) : steps - (shown == n ? 1 : 0);
     f.echo = t->echo_prompt;
     *positions = 0;
-    st = ppcllm_loop(m, &f, positions, opt, &rng, on_token, ud, &pending, err);
+    st = ppcllm_loop(m, &f, positions, opt, &rng, on_token, ud, &pending, &i, err);
     return st;
 }
 
@@ -235,6 +289,7 @@ void ppcllm_chat_start(ppcllm_chat *c, ppcllm_u64 seed)
     c->pos = 0;
     c->pending = -1;
     c->rng = seed;
+    c->reply_tokens = 0;
 }
 
 int ppcllm_has_chat(const ppcllm_model *m)
@@ -268,14 +323,17 @@ static char *ppcllm_turn_text(ppcllm_model *m, const ppcllm_chat *c, const char 
 }
 
 /* One turn: the conversation so far continues with the user's message, the reply is printed
- * through on_token (without the template) and ends at a stop token. */
+ * through on_token (without the template) and ends at a stop token, after its token count, or at
+ * the end of the context (PPCLLM_ERR_CONTEXT). */
 ppcllm_status ppcllm_chat_turn(ppcllm_model *m, ppcllm_chat *c, const char *system, const char *user,
                                const ppcllm_options *opt, ppcllm_token_fn on_token, void *ud, ppcllm_error *err)
 {
     char *text;
-    int *tokens = NULL, n = 0, carried;
+    int *tokens = NULL, n = 0, carried, start_pos = c->pos, start_pending = c->pending;
+    int reply = opt->n_predict >= 0 ? opt->n_predict : opt->steps, seq_len = m->cfg.dims.seq_len;
     ppcllm_feed f;
     ppcllm_status st;
+    c->reply_tokens = 0;
     if (m->chat.format == NULL) {
         return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "this model has no ChatML chat template: ",
                            "run it without chat mode");
@@ -288,7 +346,7 @@ ppcllm_status ppcllm_chat_turn(ppcllm_model *m, ppcllm_chat *c, const char *syst
         system = m->chat.system; /* the template's default, or none */
     }
     carried = c->pending >= 0 && c->pending != m->chat.end_token; /* the reply's last token, cut off
-                                                                   * by the step limit */
+                                                                   * by its limit */
     text = ppcllm_turn_text(m, c, system, user);
     st = text == NULL ? ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory encoding the ", "chat turn")
                       : ppcllm_encode_new(m, text, "chat turn", "the chat turn has a byte this model's "
@@ -299,13 +357,19 @@ ppcllm_status ppcllm_chat_turn(ppcllm_model *m, ppcllm_chat *c, const char *syst
         }
         f.tokens = tokens;
         f.n = n + carried;
-        f.limit = ppcllm_step_limit(m, opt);
         f.echo = 0;
-        if (c->pos + f.n >= f.limit) {
-            st = ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "the conversation no longer fits the context: ",
-                             "start a new one, or allow more positions (-n, -c)");
+        if (f.n > seq_len - c->pos) { /* not even the turn fits: no reply token could follow */
+            st = ppcllm_fail(err, PPCLLM_ERR_CONTEXT, "the conversation has filled the context", NULL);
         } else {
-            st = ppcllm_loop(m, &f, &c->pos, opt, &c->rng, on_token, ud, &c->pending, err);
+            f.limit = ppcllm_count_limit(m, c->pos + f.n - 1, reply);
+            st = ppcllm_loop(m, &f, &c->pos, opt, &c->rng, on_token, ud, &c->pending, &c->reply_tokens, err);
+            if (st == PPCLLM_OK && c->pos >= seq_len && !ppcllm_tokenizer_is_stop(&m->tok, c->pending)) {
+                st = ppcllm_fail(err, PPCLLM_ERR_CONTEXT, "the conversation has filled the context", NULL);
+            }
+        }
+        if (st == PPCLLM_ERR_STOPPED && c->reply_tokens == 0) { /* stopped before the reply: undone */
+            c->pos = start_pos;
+            c->pending = start_pending;
         }
     }
     ppcllm_free(&m->a, text);

@@ -101,6 +101,7 @@ typedef struct {
     float *logits;         /* (vocab_size,) */
     float *key_cache;      /* (layer, seq_len, kv_dim) */
     float *value_cache;    /* (layer, seq_len, kv_dim) */
+    int *tokens;           /* (seq_len,): the token each position was run with (repeat penalty) */
     ppcllm_qvec qx;        /* the current matmul input, quantized (quantized models) */
     ppcllm_fvec fx;        /* the current matmul input, 16-bit (float activations) */
     const float *input;    /* the current matmul input */
@@ -114,6 +115,7 @@ typedef struct {
 typedef struct {
     int vocab_size;
     ppcllm_probidx *probindex; /* (2 * vocab_size,): candidates, then merge-sort scratch */
+    unsigned char *seen;       /* (vocab_size,): tokens already penalized this step (all 0 between) */
 } ppcllm_sampler;
 
 typedef struct {
@@ -164,7 +166,10 @@ float *ppcllm_forward(ppcllm_model *m, int token, int pos);
 /* sampler.c */
 void ppcllm_sampler_init(ppcllm_sampler *s, const ppcllm_allocator *a, int vocab_size);
 void ppcllm_sampler_free(ppcllm_sampler *s, const ppcllm_allocator *a);
-int ppcllm_sample(ppcllm_sampler *s, float *logits, const ppcllm_options *opt, ppcllm_u64 *rng);
+/* The next token from logits (changed in place) by opt's chain (ppcllm.h); recent: the tokens of
+ * the last n_recent positions, for the repeat penalty. */
+int ppcllm_sample(ppcllm_sampler *s, float *logits, const ppcllm_options *opt, ppcllm_u64 *rng,
+                  const int *recent, int n_recent);
 
 /* generate.c: the chat format the header's flags name (NULL: none); after the tokenizer is
  * prepared, its control tokens looked up (PPCLLM_ERR_FORMAT when the vocabulary lacks them) */

@@ -1,14 +1,18 @@
 /* main.c: the command-line program over the engine, llama2.c's `run` for ppc-llm model files.
  *
- *   ppcllm MODEL [-t temperature] [-p topp] [-s seed] [-n steps] [-i prompt] [-T threads]
- *                [-m generate|chat|encode] [-y system prompt] [-c context] [-x 0|1]
+ *   ppcllm MODEL [-t temperature] [-p topp] [-s seed] [-n steps] [-N tokens] [-i prompt]
+ *                [-f prompt file] [-K top-k] [-M min-p] [-r repeat penalty] [-R repeat last n]
+ *                [-T threads] [-m generate|chat|encode] [-y system prompt] [-c context] [-x 0|1]
+ *   ppcllm --version
  *
  * Stdout carries only the generated text (then one newline); statistics and errors go to
- * stderr. Exit status: 0 success, 1 the model could not be loaded or run, 2 bad usage. */
+ * stderr. Exit status: 0 success (a chat ended with Ctrl-D), 1 the model could not be loaded or
+ * run, 2 bad usage, 3 the context is full (chat, or a prompt longer than the context with -N),
+ * 130 Ctrl-C at the chat prompt. */
 #if !defined(_XOPEN_SOURCE) && (defined(__unix__) || defined(__APPLE__))
 #define _XOPEN_SOURCE 600 /* gettimeofday */
 #endif
-#include "ppcllm.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,12 +21,10 @@
 #include <time.h>
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/time.h>
-#include <unistd.h> /* isatty */
 #endif
 
-#define EXIT_USAGE 2
 
-static long time_in_ms(void)
+long time_in_ms(void)
 {
 #if defined(__unix__) || defined(__APPLE__)
     struct timeval tv;
@@ -58,12 +60,8 @@ static ppcllm_u64 file_size(FILE *f)
     return size > 0 ? (ppcllm_u64)size : 0;
 }
 
-typedef struct {
-    long start;
-    int show_ids;   /* -x 1: the sampled and printed token ids go to stderr */
-} run_stats;
 
-static int print_piece(void *ud, int token, const char *text, size_t len)
+int print_piece(void *ud, int token, const char *text, size_t len)
 {
     run_stats *stats = (run_stats *)ud;
     if (stats->show_ids) {
@@ -83,24 +81,38 @@ static void usage(void)
 {
     fprintf(stderr,
             "Usage:   ppcllm <model file> [options]\n"
+            "         ppcllm --version\n"
             "Example: ppcllm stories260K.be.bin -n 256 -i \"Once upon a time\"\n"
             "Options:\n"
             "  -t <float>  temperature: 0 (greedy) or in [%g, %g], default 1.0\n"
             "  -p <float>  p value in top-p (nucleus) sampling in [%g, %g], default 0.9\n"
+            "  -K <int>    top-k: keep the k most likely tokens, 0 (default) = off\n"
+            "  -M <float>  min-p in [%g, %g]: drop tokens below min-p x the top one's probability, 0 = off\n"
+            "  -r <float>  repeat penalty in [%g, %g], default 1 (off)\n"
+            "  -R <int>    positions the repeat penalty looks back over (prompt included), default 64,\n"
+            "              0 = off, -1 = the whole context\n"
             "  -s <int>    random seed in [0, %ld], default (or 0) time(NULL)\n"
-            "  -n <int>    number of steps to run for, in [0, %ld], default 256. 0 = max_seq_len\n"
-            "  -i <string> input prompt\n"
+            "  -n <int>    steps: positions including the prompt, in [0, %ld], default 256, 0 = the whole\n"
+            "              context; in chat: tokens per reply (0: until the context is full)\n"
+            "  -N <int>    tokens to generate (per reply in chat), in [0, %ld], 0 = until the context is\n"
+            "              full; instead of -n\n"
+            "  -i <string> input prompt (chat: the one message)\n"
+            "  -f <file>   input prompt from a file (at most 16 MiB; one final newline dropped)\n"
             "  -T <int>    threads in [1, %d], default %d (the target's)\n"
             "  -m <string> mode: generate (default), chat (ChatML models; stdin a terminal:\n"
-            "              a conversation, else one turn from -i or stdin), encode (print token ids)\n"
+            "              a conversation, else one turn from -i, -f or stdin), encode (print token ids)\n"
             "  -y <string> chat: the system prompt (default: the model's template's)\n"
             "  -c <int>    context: KV-cache positions to allocate, in [%ld, %ld], default\n"
             "              min(model's, %d)\n"
             "  -x <int>    1: print the token ids on stderr\n"
-            "The model file is written by `ppc-llm convert` and embeds its tokenizer.\n",
-            PPCLLM_MIN_TEMPERATURE, PPCLLM_MAX_TEMPERATURE, PPCLLM_MIN_TOPP, PPCLLM_MAX_TOPP, PPCLLM_MAX_SEED,
-            PPCLLM_MAX_STEPS, PPCLLM_THREADS ? PPCLLM_MAX_THREADS : 1, PPCLLM_DEFAULT_THREADS, PPCLLM_MIN_CTX,
-            PPCLLM_MAX_CTX, PPCLLM_DEFAULT_CTX);
+            "  (-k is reserved for the KV-cache type)\n"
+            "The model file is written by `ppc-llm convert` and embeds its tokenizer.\n"
+            "In a chat conversation Ctrl-C stops the reply, Ctrl-C at the prompt ends (exit 130),\n"
+            "Ctrl-D ends (exit 0); exit 3: the context is full.\n",
+            PPCLLM_MIN_TEMPERATURE, PPCLLM_MAX_TEMPERATURE, PPCLLM_MIN_TOPP, PPCLLM_MAX_TOPP, PPCLLM_MIN_MIN_P,
+            PPCLLM_MAX_MIN_P, PPCLLM_MIN_REPEAT_PENALTY, PPCLLM_MAX_REPEAT_PENALTY, PPCLLM_MAX_SEED,
+            PPCLLM_MAX_STEPS, PPCLLM_MAX_N_PREDICT, PPCLLM_THREADS ? PPCLLM_MAX_THREADS : 1, PPCLLM_DEFAULT_THREADS,
+            PPCLLM_MIN_CTX, PPCLLM_MAX_CTX, PPCLLM_DEFAULT_CTX);
 }
 
 /* A number in [lo, hi] (or exactly 0 when zero_ok), checked as the double the toolkit checks
@@ -125,132 +137,185 @@ static int parse_long(const char *s, long *out)
     return end != s && *end == '\0' && errno == 0;
 }
 
-enum { MODE_GENERATE, MODE_CHAT, MODE_ENCODE };
+static int parse_int(const char *s, long lo, long hi, int *out)
+{
+    long v;
+    if (!parse_long(s, &v) || v < lo || v > hi) {
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
 
-typedef struct {
-    const char *model;
-    const char *prompt;
-    const char *system;
-    ppcllm_options opt;
-    long seed;
-    int threads;
-    int mode;
-    int ctx;
-    int show_ids;
-    int have_prompt;
-} cli_args;
+
+#define OPTION_LETTERS "tpsnNifTymcxKMrRk"
+
+/* One option's value into args; 0 when it is out of range (its one-line error printed). */
+static int parse_option(char flag, const char *val, cli_args *args)
+{
+    ppcllm_options *o = &args->opt;
+    int n;
+    switch (flag) {
+    case 't':
+        if (!parse_float(val, PPCLLM_MIN_TEMPERATURE, PPCLLM_MAX_TEMPERATURE, 1, &o->temperature)) {
+            fprintf(stderr, "error: -t %s: temperature must be 0 (greedy) or in [%g, %g]\n", val,
+                    PPCLLM_MIN_TEMPERATURE, PPCLLM_MAX_TEMPERATURE);
+            return 0;
+        }
+        if (o->temperature > 2.0f) {
+            fprintf(stderr, "note: -t %s is the temperature (as in llama2.c); the thread count is -T\n", val);
+        }
+        return 1;
+    case 'p':
+        if (!parse_float(val, PPCLLM_MIN_TOPP, PPCLLM_MAX_TOPP, 0, &o->topp)) {
+            char *end;
+            (void)strtod(val, &end);
+            fprintf(stderr, "error: -p %s: top-p must be a number in [%g, %g]%s\n", val, PPCLLM_MIN_TOPP,
+                    PPCLLM_MAX_TOPP, end == val || *end != '\0' ? " (the prompt is -i)" : "");
+            return 0;
+        }
+        return 1;
+    case 'K':
+        if (!parse_int(val, 0, PPCLLM_MAX_TOP_K, &o->top_k)) {
+            fprintf(stderr, "error: -K %s: top-k must be an integer in [0, %ld] (0: off)\n", val, PPCLLM_MAX_TOP_K);
+            return 0;
+        }
+        return 1;
+    case 'M':
+        if (!parse_float(val, PPCLLM_MIN_MIN_P, PPCLLM_MAX_MIN_P, 0, &o->min_p)) {
+            fprintf(stderr, "error: -M %s: min-p must be a number in [%g, %g] (0: off)\n", val, PPCLLM_MIN_MIN_P,
+                    PPCLLM_MAX_MIN_P);
+            return 0;
+        }
+        return 1;
+    case 'r':
+        if (!parse_float(val, PPCLLM_MIN_REPEAT_PENALTY, PPCLLM_MAX_REPEAT_PENALTY, 0, &o->repeat_penalty)) {
+            fprintf(stderr, "error: -r %s: repeat penalty must be a number in [%g, %g] (1: off)\n", val,
+                    PPCLLM_MIN_REPEAT_PENALTY, PPCLLM_MAX_REPEAT_PENALTY);
+            return 0;
+        }
+        return 1;
+    case 'R':
+        if (!parse_int(val, PPCLLM_MIN_REPEAT_LAST_N, PPCLLM_MAX_REPEAT_LAST_N, &o->repeat_last_n)) {
+            fprintf(stderr, "error: -R %s: repeat-last-n must be an integer in [%ld, %ld] (0: off, -1: the whole "
+                    "context)\n", val, PPCLLM_MIN_REPEAT_LAST_N, PPCLLM_MAX_REPEAT_LAST_N);
+            return 0;
+        }
+        return 1;
+    case 's':
+        if (!parse_long(val, &args->seed) || args->seed < 0 || args->seed > PPCLLM_MAX_SEED) {
+            fprintf(stderr, "error: -s %s: seed must be an integer in [0, %ld] (0: from the clock)\n", val,
+                    PPCLLM_MAX_SEED);
+            return 0;
+        }
+        return 1;
+    case 'n':
+        if (!parse_int(val, 0, PPCLLM_MAX_STEPS, &o->steps)) {
+            fprintf(stderr, "error: -n %s: steps must be an integer in [0, %ld] (0: the whole context)\n", val,
+                    PPCLLM_MAX_STEPS);
+            return 0;
+        }
+        args->have_steps = 1;
+        return 1;
+    case 'N':
+        if (!parse_int(val, 0, PPCLLM_MAX_N_PREDICT, &o->n_predict)) {
+            fprintf(stderr, "error: -N %s: tokens to generate must be an integer in [0, %ld] (0: until the "
+                    "context is full)\n", val, PPCLLM_MAX_N_PREDICT);
+            return 0;
+        }
+        args->have_n_predict = 1;
+        return 1;
+    case 'i':
+        args->prompt = val;
+        args->have_prompt = 1;
+        return 1;
+    case 'f':
+        args->prompt_file = val;
+        return 1;
+    case 'y':
+        args->system = val;
+        return 1;
+    case 'm':
+        if (strcmp(val, "generate") == 0) {
+            args->mode = MODE_GENERATE;
+        } else if (strcmp(val, "chat") == 0) {
+            args->mode = MODE_CHAT;
+        } else if (strcmp(val, "encode") == 0) {
+            args->mode = MODE_ENCODE;
+        } else {
+            fprintf(stderr, "error: -m %s: mode must be generate, chat or encode\n", val);
+            return 0;
+        }
+        return 1;
+    case 'c':
+        if (!parse_int(val, PPCLLM_MIN_CTX, PPCLLM_MAX_CTX, &args->ctx)) {
+            fprintf(stderr, "error: -c %s: context must be an integer in [%ld, %ld]\n", val, PPCLLM_MIN_CTX,
+                    PPCLLM_MAX_CTX);
+            return 0;
+        }
+        return 1;
+    case 'x':
+        if (!parse_int(val, 0, 1, &args->show_ids)) {
+            fprintf(stderr, "error: -x %s: must be 0 or 1\n", val);
+            return 0;
+        }
+        return 1;
+    case 'T':
+        if (parse_int(val, 2, PPCLLM_MAX_THREADS, &n) && !PPCLLM_THREADS) {
+            fprintf(stderr, "error: -T %s: this build has no thread support: use 1 thread\n", val);
+            return 0;
+        }
+        if (!parse_int(val, 1, PPCLLM_MAX_THREADS, &args->threads) || (!PPCLLM_THREADS && args->threads > 1)) {
+            fprintf(stderr, "error: -T %s: threads must be an integer in [1, %d]\n", val,
+                    PPCLLM_THREADS ? PPCLLM_MAX_THREADS : 1);
+            return 0;
+        }
+        return 1;
+    default: /* 'k' */
+        fprintf(stderr, "error: -k is reserved for the KV-cache type (not in this version); top-k is -K\n");
+        return 0;
+    }
+}
 
 /* 1: parsed; 0: no model given (print the usage); -1: a bad option (its one-line error printed) */
 static int parse_args(int argc, char **argv, cli_args *args)
 {
     int i;
-    long n;
     if (argc < 2) {
         return 0;
     }
+    memset(args, 0, sizeof *args);
     args->model = argv[1];
     args->prompt = "";
-    args->system = NULL;
     args->mode = MODE_GENERATE;
-    args->ctx = 0;
-    args->show_ids = 0;
-    args->have_prompt = 0;
     ppcllm_options_init(&args->opt); /* temperature 1, top-p 0.9, 256 steps */
-    args->seed = 0;
     args->threads = PPCLLM_DEFAULT_THREADS;
     for (i = 2; i < argc; i += 2) {
         const char *flag = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (flag[0] != '-' || flag[1] == '\0' || flag[2] != '\0' || strchr("tpsniTymcx", flag[1]) == NULL) {
-            fprintf(stderr, "error: unknown option %s (options: -t -p -s -n -i -T -m -y -c -x; no arguments: usage)\n",
-                    flag);
+        if (flag[0] != '-' || flag[1] == '\0' || flag[2] != '\0' || strchr(OPTION_LETTERS, flag[1]) == NULL) {
+            fprintf(stderr, "error: unknown option %s (options: -t -p -K -M -r -R -s -n -N -i -f -T -m -y -c -x; "
+                    "no arguments: usage)\n", flag);
             return -1;
         }
-        if (val == NULL) {
+        if (val == NULL && flag[1] != 'k') {
             fprintf(stderr, "error: option %s needs a value\n", flag);
             return -1;
         }
-        switch (flag[1]) {
-        case 't':
-            if (!parse_float(val, PPCLLM_MIN_TEMPERATURE, PPCLLM_MAX_TEMPERATURE, 1, &args->opt.temperature)) {
-                fprintf(stderr, "error: -t %s: temperature must be 0 (greedy) or in [%g, %g]\n", val,
-                        PPCLLM_MIN_TEMPERATURE, PPCLLM_MAX_TEMPERATURE);
-                return -1;
-            }
-            break;
-        case 'p':
-            if (!parse_float(val, PPCLLM_MIN_TOPP, PPCLLM_MAX_TOPP, 0, &args->opt.topp)) {
-                fprintf(stderr, "error: -p %s: top-p must be a number in [%g, %g]\n", val, PPCLLM_MIN_TOPP,
-                        PPCLLM_MAX_TOPP);
-                return -1;
-            }
-            break;
-        case 's':
-            if (!parse_long(val, &args->seed) || args->seed < 0 || args->seed > PPCLLM_MAX_SEED) {
-                fprintf(stderr, "error: -s %s: seed must be an integer in [0, %ld] (0: from the clock)\n", val,
-                        PPCLLM_MAX_SEED);
-                return -1;
-            }
-            break;
-        case 'n':
-            if (!parse_long(val, &n) || n < 0 || n > PPCLLM_MAX_STEPS) {
-                fprintf(stderr, "error: -n %s: steps must be an integer in [0, %ld] (0: the whole context)\n", val,
-                        PPCLLM_MAX_STEPS);
-                return -1;
-            }
-            args->opt.steps = (int)n;
-            break;
-        case 'i':
-            args->prompt = val;
-            args->have_prompt = 1;
-            break;
-        case 'y':
-            args->system = val;
-            break;
-        case 'm':
-            if (strcmp(val, "generate") == 0) {
-                args->mode = MODE_GENERATE;
-            } else if (strcmp(val, "chat") == 0) {
-                args->mode = MODE_CHAT;
-            } else if (strcmp(val, "encode") == 0) {
-                args->mode = MODE_ENCODE;
-            } else {
-                fprintf(stderr, "error: -m %s: mode must be generate, chat or encode\n", val);
-                return -1;
-            }
-            break;
-        case 'c':
-            if (!parse_long(val, &n) || n < PPCLLM_MIN_CTX || n > PPCLLM_MAX_CTX) {
-                fprintf(stderr, "error: -c %s: context must be an integer in [%ld, %ld]\n", val, PPCLLM_MIN_CTX,
-                        PPCLLM_MAX_CTX);
-                return -1;
-            }
-            args->ctx = (int)n;
-            break;
-        case 'x':
-            if (!parse_long(val, &n) || n < 0 || n > 1) {
-                fprintf(stderr, "error: -x %s: must be 0 or 1\n", val);
-                return -1;
-            }
-            args->show_ids = (int)n;
-            break;
-        case 'T':
-            if (parse_long(val, &n) && n > 1 && !PPCLLM_THREADS) {
-                fprintf(stderr, "error: -T %s: this build has no thread support: use 1 thread\n", val);
-                return -1;
-            }
-            if (!parse_long(val, &n) || n < 1 || n > PPCLLM_MAX_THREADS) {
-                fprintf(stderr, "error: -T %s: threads must be an integer in [1, %d]\n", val,
-                        PPCLLM_THREADS ? PPCLLM_MAX_THREADS : 1);
-                return -1;
-            }
-            args->threads = (int)n;
-            break;
-        default:
+        if (!parse_option(flag[1], val, args)) {
             return -1;
         }
     }
     if (args->system != NULL && args->mode != MODE_CHAT) {
         fprintf(stderr, "error: -y (system prompt) needs -m chat\n");
+        return -1;
+    }
+    if (args->have_steps && args->have_n_predict) {
+        fprintf(stderr, "error: -n and -N both set the length: give one (-n: positions including the prompt, "
+                "-N: tokens to generate)\n");
+        return -1;
+    }
+    if (args->have_prompt && args->prompt_file != NULL) {
+        fprintf(stderr, "error: -i and -f both give the prompt: give one\n");
         return -1;
     }
     args->opt.seed = args->seed > 0 ? (ppcllm_u64)args->seed : (ppcllm_u64)(unsigned int)time(NULL);
@@ -298,7 +363,7 @@ static void *counting_alloc(void *ud, void *ptr, size_t nsize)
     return p + HEAP_HEADER;
 }
 
-static void print_memory(void)
+void print_memory(void)
 {
     fprintf(stderr, "peak engine memory: %lu bytes (weights, KV cache and buffers)\n", (unsigned long)heap.peak);
 }
@@ -354,96 +419,66 @@ static int run_encode(ppcllm_model *m, const char *text)
     return EXIT_SUCCESS;
 }
 
-static int stdin_is_terminal(void)
-{
-#if defined(__unix__) || defined(__APPLE__)
-    return isatty(fileno(stdin));
-#else
-    return 0;
-#endif
-}
-
-/* All of stdin (at most 1 MiB) as one NUL-terminated message, or NULL */
-static char *read_stdin(void)
-{
-    size_t cap = 1u << 20, used = 0, got;
-    char *buf = (char *)malloc(cap + 1);
-    if (buf == NULL) {
-        return NULL;
-    }
-    while (used < cap && (got = fread(buf + used, 1, cap - used, stdin)) > 0) {
-        used += got;
-    }
-    while (used > 0 && (buf[used - 1] == '\n' || buf[used - 1] == '\r')) {
-        used--;
-    }
-    buf[used] = '\0';
-    return buf;
-}
-
-static int chat_turn(ppcllm_model *m, ppcllm_chat *chat, const cli_args *args, const char *user, run_stats *stats)
+static int run_generate(ppcllm_model *m, const cli_args *args, const char *prompt, run_stats *stats)
 {
     ppcllm_error err;
-    if (ppcllm_chat_turn(m, chat, args->system, user, &args->opt, print_piece, stats, &err) != PPCLLM_OK) {
+    int positions = 0;
+    ppcllm_status st = ppcllm_generate(m, prompt, &args->opt, print_piece, stats, &positions, &err);
+    if (st != PPCLLM_OK) {
         fprintf(stderr, "error: %s\n", err.message);
-        return 0;
+        return st == PPCLLM_ERR_CONTEXT ? EXIT_CONTEXT : EXIT_FAILURE;
     }
     printf("\n");
     fflush(stdout);
-    if (stats->show_ids) {
+    if (args->show_ids) {
         fprintf(stderr, "\n");
     }
-    return 1;
+    if (positions > 1 && stats->start != 0) {
+        long end = time_in_ms();
+        double ms = (double)(end - stats->start);
+        fprintf(stderr, "achieved tok/s: %f (%s kernel, %d thread%s, target %s)\n",
+                ms > 0 ? (positions - 1) / ms * 1000.0 : 0.0, ppcllm_kernel_name(m), ppcllm_get_threads(m),
+                ppcllm_get_threads(m) == 1 ? "" : "s", PPCLLM_TARGET_NAME);
+    }
+    print_memory();
+    return EXIT_SUCCESS;
 }
 
-/* -m chat: one turn from -i or stdin, or a conversation when stdin is a terminal */
-static int run_chat(ppcllm_model *m, const cli_args *args, run_stats *stats)
+static int run_model(ppcllm_model *m, cli_args *args, const char *prompt)
 {
-    ppcllm_chat chat;
-    char line[4096];
-    if (!ppcllm_has_chat(m)) {
-        fprintf(stderr, "error: %s has no ChatML chat template: run it without -m chat\n", args->model);
+    ppcllm_error err;
+    run_stats stats;
+    stats.start = 0;
+    stats.show_ids = args->show_ids;
+    if (args->threads != ppcllm_get_threads(m) && ppcllm_set_threads(m, args->threads, &err) != PPCLLM_OK) {
+        fprintf(stderr, "error: -T %d: %s\n", args->threads, err.message);
         return EXIT_USAGE;
     }
-    ppcllm_chat_start(&chat, args->opt.seed);
-    if (args->have_prompt || !stdin_is_terminal()) {
-        char *text = args->have_prompt ? NULL : read_stdin();
-        int ok;
-        if (!args->have_prompt && text == NULL) {
-            fprintf(stderr, "error: out of memory reading stdin\n");
-            return EXIT_FAILURE;
-        }
-        ok = chat_turn(m, &chat, args, args->have_prompt ? args->prompt : text, stats);
-        free(text);
-        if (ok) {
-            print_memory();
-        }
-        return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+    if (args->ctx > 0 && ppcllm_set_context(m, args->ctx, &err) != PPCLLM_OK) {
+        fprintf(stderr, "error: -c %d: %s\n", args->ctx, err.message);
+        return EXIT_FAILURE;
     }
-    for (;;) {
-        size_t len;
-        fprintf(stderr, "> ");
-        fflush(stderr);
-        if (fgets(line, sizeof line, stdin) == NULL) {
-            return EXIT_SUCCESS;
-        }
-        len = strlen(line);
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) {
-            line[--len] = '\0';
-        }
-        if (len > 0 && !chat_turn(m, &chat, args, line, stats)) {
-            return EXIT_FAILURE;
-        }
+    if (args->mode == MODE_ENCODE) {
+        return run_encode(m, prompt != NULL ? prompt : "");
     }
+    if (args->mode == MODE_CHAT) {
+        return run_chat(m, args, prompt, &stats);
+    }
+    return run_generate(m, args, prompt != NULL ? prompt : "", &stats);
 }
 
 int main(int argc, char **argv)
 {
     cli_args args;
-    ppcllm_error err;
+    text_buf file = {NULL, 0, 0};
+    const char *prompt;
     ppcllm_model *m;
-    run_stats stats;
-    int positions = 0;
+    int status;
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("ppcllm %s (model format v%u, target %s)\n", PPCLLM_ENGINE_VERSION, (unsigned)PPCLLM_FORMAT_VERSION,
+               PPCLLM_TARGET_NAME);
+        return EXIT_SUCCESS;
+    }
     switch (parse_args(argc, argv, &args)) {
     case 1:
         break;
@@ -453,45 +488,21 @@ int main(int argc, char **argv)
     default:
         return EXIT_USAGE;
     }
+    if (args.prompt_file != NULL) {
+        status = read_prompt_file(args.prompt_file, &file);
+        if (status != EXIT_SUCCESS) {
+            free(file.text);
+            return status;
+        }
+    }
+    prompt = args.prompt_file != NULL ? file.text : args.have_prompt ? args.prompt : NULL;
     m = open_model(args.model);
     if (m == NULL) {
+        free(file.text);
         return EXIT_FAILURE;
     }
-    stats.start = 0;
-    stats.show_ids = args.show_ids;
-    if (args.threads != ppcllm_get_threads(m) && ppcllm_set_threads(m, args.threads, &err) != PPCLLM_OK) {
-        fprintf(stderr, "error: -T %d: %s\n", args.threads, err.message);
-        ppcllm_close(m);
-        return EXIT_USAGE;
-    }
-    if (args.ctx > 0 && ppcllm_set_context(m, args.ctx, &err) != PPCLLM_OK) {
-        fprintf(stderr, "error: -c %d: %s\n", args.ctx, err.message);
-        ppcllm_close(m);
-        return EXIT_FAILURE;
-    }
-    if (args.mode != MODE_GENERATE) {
-        int status = args.mode == MODE_ENCODE ? run_encode(m, args.prompt) : run_chat(m, &args, &stats);
-        ppcllm_close(m);
-        return status;
-    }
-    if (ppcllm_generate(m, args.prompt, &args.opt, print_piece, &stats, &positions, &err) != PPCLLM_OK) {
-        fprintf(stderr, "error: %s\n", err.message);
-        ppcllm_close(m);
-        return EXIT_FAILURE;
-    }
-    printf("\n");
-    fflush(stdout);
-    if (args.show_ids) {
-        fprintf(stderr, "\n");
-    }
-    if (positions > 1 && stats.start != 0) {
-        long end = time_in_ms();
-        double ms = (double)(end - stats.start);
-        fprintf(stderr, "achieved tok/s: %f (%s kernel, %d thread%s, target %s)\n",
-                ms > 0 ? (positions - 1) / ms * 1000.0 : 0.0, ppcllm_kernel_name(m), ppcllm_get_threads(m),
-                ppcllm_get_threads(m) == 1 ? "" : "s", PPCLLM_TARGET_NAME);
-    }
-    print_memory();
+    status = run_model(m, &args, prompt);
     ppcllm_close(m);
-    return EXIT_SUCCESS;
+    free(file.text);
+    return status;
 }

@@ -46,6 +46,11 @@ ppcllm_status ppcllm_set_context(ppcllm_model *m, int ctx, ppcllm_error *err)
     return st;
 }
 
+int ppcllm_get_context(const ppcllm_model *m)
+{
+    return m->cfg.dims.seq_len;
+}
+
 ppcllm_status ppcllm_set_threads(ppcllm_model *m, int threads, ppcllm_error *err)
 {
     ppcllm_pool *pool = NULL;

@@ -21,7 +21,8 @@ typedef enum ppcllm_status {
     PPCLLM_ERR_VERSION = 4,   /* the model file has another format version */
     PPCLLM_ERR_BYTEORDER = 5, /* the model file has the other byte order */
     PPCLLM_ERR_ARGUMENT = 6,  /* an option is out of range */
-    PPCLLM_ERR_STOPPED = 7    /* the token callback asked to stop */
+    PPCLLM_ERR_STOPPED = 7,   /* the token callback or the abort hook asked to stop */
+    PPCLLM_ERR_CONTEXT = 8    /* the conversation has filled the context */
 } ppcllm_status;
 
 /* Allocation hook, like realloc: ptr NULL allocates, nsize 0 frees (and returns NULL). */
@@ -48,14 +49,37 @@ typedef struct ppcllm_error {
     char message[PPCLLM_ERRMSG_SIZE];
 } ppcllm_error;
 
+/* Abort hook: checked before every position; return non-zero to stop (PPCLLM_ERR_STOPPED). */
+typedef int (*ppcllm_abort_fn)(void *ud);
+
 /* Run options. Set them up with ppcllm_options_init (which fills size and the defaults), then
- * change the fields wanted: later versions add fields at the end, and size tells them apart. */
+ * change the fields wanted: later versions add fields at the end, and size tells them apart.
+ *
+ * Sampling is one chain, each stage a no-op at its default (so the defaults are llama2.c's):
+ *   1. repeat penalty   logits of the tokens among the last repeat_last_n positions (the prompt's
+ *                       and the template's included): divided by the penalty when positive,
+ *                       multiplied when not (llama.cpp's rule), each distinct token once
+ *   2. top-k            only the top_k largest logits stay (ties: the lower id first)
+ *   3. temperature      logits / temperature, then softmax (0: greedy, argmax of step 1's logits)
+ *   4. top-p            llama2.c's nucleus: the most likely tokens until their sum passes topp
+ *   5. min-p            tokens below min_p x the most likely token's probability are dropped
+ *   6. one random number picks among the tokens left (llama2.c's draw; none when greedy)
+ * Temperature comes before top-p and min-p, as in llama2.c (llama.cpp applies it last). */
 typedef struct ppcllm_options {
-    size_t size;       /* sizeof(ppcllm_options), set by ppcllm_options_init */
-    float temperature; /* 0 = greedy; must be >= 0 */
-    float topp;        /* nucleus sampling in [0, 1]; 0 or 1 samples the full distribution */
-    ppcllm_u64 seed;   /* xorshift64* state; must not be 0 */
-    int steps;         /* positions including the prompt; <= 0 or > context = whole context */
+    size_t size;          /* sizeof(ppcllm_options), set by ppcllm_options_init */
+    float temperature;    /* 0 = greedy; must be >= 0 */
+    float topp;           /* nucleus sampling in [0, 1]; 0 or 1 samples the full distribution */
+    ppcllm_u64 seed;      /* xorshift64* state; must not be 0 */
+    int steps;            /* generation: positions including the prompt; chat: tokens per reply
+                           * (when n_predict < 0); <= 0 or past the context = the whole context */
+    int n_predict;        /* tokens to generate (per reply, in chat); 0 = until the context is full;
+                           * < 0 (the default): steps bounds the run instead */
+    int top_k;            /* 0 = off */
+    float min_p;          /* in [0, 1]; 0 = off */
+    float repeat_penalty; /* 1 = off */
+    int repeat_last_n;    /* positions the penalty looks back over; 0 = off, -1 = the whole context */
+    ppcllm_abort_fn abort; /* NULL = never */
+    void *abort_ud;
 } ppcllm_options;
 
 typedef struct ppcllm_info {
@@ -64,7 +88,8 @@ typedef struct ppcllm_info {
 
 typedef struct ppcllm_model ppcllm_model;
 
-/* size and the defaults: temperature 1, top-p 0.9, seed 1, 256 steps */
+/* size and the defaults: temperature 1, top-p 0.9, seed 1, 256 steps, n_predict -1, top-k 0,
+ * min-p 0, repeat penalty 1 over the last 64 positions, no abort hook */
 void ppcllm_options_init(ppcllm_options *opt);
 
 /* Open a model. alloc may be NULL (the C library's realloc/free). On success *out owns
@@ -77,12 +102,16 @@ ppcllm_status ppcllm_generate(ppcllm_model *m, const char *prompt, const ppcllm_
                               ppcllm_token_fn on_token, void *ud, int *positions, ppcllm_error *err);
 /* Chat (models with a ChatML template): a conversation keeps its position in the KV cache
  * between turns. system: the system prompt of the first turn (NULL: the template's default).
- * The reply goes to on_token without the template and ends at <|im_end|> or the step limit
- * (opt->steps counts every position of the conversation). */
+ * The reply goes to on_token without the template and ends at <|im_end|> or after n_predict
+ * tokens (steps when n_predict < 0; 0: until the context is full). A turn that does not fit the
+ * context, or a reply cut off by its end, is PPCLLM_ERR_CONTEXT (what was printed stays; the
+ * conversation cannot go on). A turn stopped by the abort hook or the token callback keeps what
+ * it printed in the conversation; stopped before its first reply token, it is undone. */
 typedef struct ppcllm_chat {
     int pos;            /* positions used so far */
     int pending;        /* the last sampled token, not yet forwarded, or -1 */
     ppcllm_u64 rng;
+    int reply_tokens;   /* tokens the last reply printed */
 } ppcllm_chat;
 int ppcllm_has_chat(const ppcllm_model *m);
 void ppcllm_chat_start(ppcllm_chat *c, ppcllm_u64 seed);
@@ -95,6 +124,8 @@ ppcllm_status ppcllm_encode_text(ppcllm_model *m, const char *text, int *tokens,
 /* Positions of KV cache to keep (the model's own context at most; opening allocates
  * min(context, PPCLLM_DEFAULT_CTX)). Reallocates the cache: call it between conversations. */
 ppcllm_status ppcllm_set_context(ppcllm_model *m, int ctx, ppcllm_error *err);
+/* The positions the KV cache holds (the context in use). */
+int ppcllm_get_context(const ppcllm_model *m);
 /* Split every matrix product over `threads` threads (1 .. 64; more than 1 only in builds with
  * thread support). Opening a model starts the target's default number. */
 ppcllm_status ppcllm_set_threads(ppcllm_model *m, int threads, ppcllm_error *err);

@@ -7,11 +7,13 @@ void ppcllm_sampler_init(ppcllm_sampler *s, const ppcllm_allocator *a, int vocab
 {
     s->vocab_size = vocab_size;
     s->probindex = (ppcllm_probidx *)ppcllm_calloc(a, 2 * (size_t)vocab_size, sizeof(ppcllm_probidx));
+    s->seen = (unsigned char *)ppcllm_calloc(a, (size_t)vocab_size, 1);
 }
 
 void ppcllm_sampler_free(ppcllm_sampler *s, const ppcllm_allocator *a)
 {
     ppcllm_free(a, s->probindex);
+    ppcllm_free(a, s->seen);
 }
 
 static ppcllm_u32 ppcllm_random_u32(ppcllm_u64 *state)
@@ -108,10 +110,13 @@ static int ppcllm_sample_topp(const float *p, int n, float topp, ppcllm_probidx 
     return probindex[last_idx].index;
 }
 
-int ppcllm_sample(ppcllm_sampler *s, float *logits, const ppcllm_options *opt, ppcllm_u64 *rng)
+int ppcllm_sample(ppcllm_sampler *s, float *logits, const ppcllm_options *opt, ppcllm_u64 *rng,
+                  const int *recent, int n_recent)
 {
     int n = s->vocab_size, q;
     float coin;
+    (void)recent; /* TODO(sampler chain) */
+    (void)n_recent;
     if (opt->temperature == 0.0f) {
         return ppcllm_argmax(logits, n);
     }

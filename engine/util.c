@@ -111,7 +111,8 @@ const char *ppcllm_status_name(ppcllm_status status)
     case PPCLLM_ERR_VERSION: return "unsupported model format version";
     case PPCLLM_ERR_BYTEORDER: return "model file has the wrong byte order";
     case PPCLLM_ERR_ARGUMENT: return "invalid argument";
-    case PPCLLM_ERR_STOPPED: return "stopped by the callback";
+    case PPCLLM_ERR_STOPPED: return "stopped by the callback or the abort hook";
+    case PPCLLM_ERR_CONTEXT: return "the context is full";
     }
     return "unknown status";
 }

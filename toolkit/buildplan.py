@@ -28,10 +28,11 @@ COMMON_CFLAGS = C_POLICY + FP_POLICY
 LIBS = ("-lm",)
 THREAD_LIBS = ("-lpthread",)  # the bundle, where the C library keeps threads apart (glibc < 2.34)
 
-# Groups of rows: headers; the engine library (every engine .c but the programs' entry files:
+# Groups of rows: headers; the engine library (every engine .c but the programs' own files:
 # what fuzz harnesses and other programs link); the kernels (part of the library, and all that
-# the kernel test links); the programs' entry files (main.c, kerneltest.c).
-HEADER, ENGINE, KERNELS, ENTRY = "header", "engine", "kernels", "entry"
+# the kernel test links); the programs' entry files (main.c, kerneltest.c); the command-line
+# program's other files (cli_chat.c: over the public API only, like main.c).
+HEADER, ENGINE, KERNELS, ENTRY, FRONT = "header", "engine", "kernels", "entry", "front"
 LIBRARY = (ENGINE, KERNELS)
 
 
@@ -62,7 +63,9 @@ FILES = (
     FileSpec("tokenizer.h", HEADER),
     FileSpec("kernels.h", HEADER),
     FileSpec("pool.h", HEADER),
+    FileSpec("cli.h", HEADER),
     FileSpec("main.c", ENTRY),
+    FileSpec("cli_chat.c", FRONT),
     FileSpec("util.c", ENGINE),
     FileSpec("load.c", ENGINE),
     FileSpec("forward.c", ENGINE),
@@ -79,7 +82,7 @@ FILES = (
     FileSpec("kerneltest.c", ENTRY, simd_only=True),
 )
 PROGRAMS = (
-    ProgramSpec(ENGINE_PROGRAM, "main.c", LIBRARY),
+    ProgramSpec(ENGINE_PROGRAM, "main.c", (FRONT, *LIBRARY)),
     ProgramSpec(KERNELTEST_PROGRAM, "kerneltest.c", (KERNELS,), simd_only=True),
 )
 

@@ -45,8 +45,16 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"ppc-llm {__version__} (model format v{fmt.FORMAT_VERSION})", flush=True)
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks on errors.")] = False) -> None:
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks on errors.")] = False,
+          version: Annotated[bool, typer.Option("--version", help="Print the toolkit's and the model format's version.",
+                                                callback=_print_version, is_eager=True)] = False) -> None:
     _state["debug"] = debug
 
 
@@ -153,25 +161,35 @@ def doctor() -> None:
 @app.command("run-qemu")
 def run_qemu(
     target: Annotated[str, typer.Option("--target", help="target profile (see `ppc-llm targets`)")] = "g4",
-    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="llama2.c checkpoint, GGUF file or converted file (default: the bundled stories260K)")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", "--model", help="llama2.c checkpoint, GGUF file or converted file (default: the bundled stories260K)")] = None,
     tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", "-z", help="tokenizer.bin, needed with a llama2.c checkpoint")] = None,
-    temperature: Annotated[float, typer.Option("-t", "--temperature", help="0 = greedy")] = 1.0,
-    topp: Annotated[float, typer.Option("-p", "--topp", help="top-p (nucleus) in [0, 1]")] = 0.9,
+    temperature_short: Annotated[Optional[float], typer.Option("-t", help="temperature (as llama2.c's -t; threads are --threads)", show_default=False)] = None,
+    temperature: Annotated[Optional[float], typer.Option("--temp", "--temperature", help="temperature: 0 = greedy, default 1.0", show_default=False)] = None,
+    topp: Annotated[float, typer.Option("-p", "--top-p", "--topp", help="top-p (nucleus) in [0, 1]; 0 or 1: off")] = 0.9,
+    top_k: Annotated[int, typer.Option("--top-k", help="keep the k most likely tokens; 0: off")] = 0,
+    min_p: Annotated[float, typer.Option("--min-p", help="drop tokens below min-p x the top one's probability; 0: off")] = 0.0,
+    repeat_penalty: Annotated[float, typer.Option("--repeat-penalty", help="penalty for tokens of the last --repeat-last-n positions; 1: off")] = 1.0,
+    repeat_last_n: Annotated[int, typer.Option("--repeat-last-n", help="positions the repeat penalty looks back over, prompt included; 0: off, -1: the whole context")] = 64,
     seed: Annotated[Optional[int], typer.Option("-s", "--seed", help="random seed; 0 or none: from the clock")] = None,
-    steps: Annotated[int, typer.Option("-n", "--steps", help="positions incl. the prompt; 0 = whole context")] = 256,
+    steps: Annotated[Optional[int], typer.Option("-n", "--steps", help="positions incl. the prompt (chat: tokens per reply); 0 = whole context; default 256", show_default=False)] = None,
+    n_predict: Annotated[Optional[int], typer.Option("--n-predict", help="tokens to generate (chat: per reply); 0 = until the context is full; instead of -n", show_default=False)] = None,
     prompt: Annotated[Optional[str], typer.Option("-i", "--prompt", help="prompt text (default: empty)")] = None,
+    prompt_file: Annotated[Optional[Path], typer.Option("-f", "--file", help="prompt from a file (the engine reads it; one final newline dropped)")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="compare with the NumPy reference; exit 7 on mismatch")] = False,
     quant: Annotated[Optional[str], typer.Option("--quant", help="convert the matrices to f32, q8_0 or q4_0 first (default: as the file is)")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="worker threads (default: the target's hardware threads)")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds before the run is stopped (exit 8; what it printed stays)")] = 600.0,
     system: Annotated[bool, typer.Option("--system", help="boot the target's machine under full-system QEMU (RAM as the target's) instead of user mode")] = False,
-    chat: Annotated[bool, typer.Option("--chat", help="chat with a ChatML model: one turn from -i (or stdin), a conversation when stdin is a terminal")] = False,
+    chat: Annotated[bool, typer.Option("--chat", help="chat with a ChatML model: one turn from -i, -f or stdin, a conversation when stdin is a terminal")] = False,
     system_prompt: Annotated[Optional[str], typer.Option("--system-prompt", help="with --chat: the system prompt (default: the model's template's)")] = None,
-    ctx: Annotated[Optional[int], typer.Option("--ctx", help=f"KV-cache positions (default: the model's context, at most {DEFAULT_CTX})")] = None,
+    ctx: Annotated[Optional[int], typer.Option("--ctx", "--ctx-size", help=f"KV-cache positions (default: the model's context, at most {DEFAULT_CTX})")] = None,
 ) -> None:
     """Build and convert what is needed (cached), run the engine under QEMU, print its text."""
     program_stdout()
-    options = check_options(temperature, topp, seed, steps, prompt, time.time())
+    _check_habits(checkpoint, temperature_short)
+    options = check_options(_temperature(temperature_short, temperature), topp, seed, steps, prompt, time.time(),
+                            n_predict=n_predict, top_k=top_k, min_p=min_p, repeat_penalty=repeat_penalty,
+                            repeat_last_n=repeat_last_n, prompt_file=prompt_file)
     _check_timeout(timeout)
     if system_prompt is not None and not chat:
         raise UsageError("--system-prompt needs --chat")
@@ -195,12 +213,13 @@ def run_qemu(
     if chat and not header.chat:
         raise UsageError(f"--chat: {checkpoint} has no ChatML chat template", "run it without --chat")
     engine = pipeline.build(profile, cache).engine
-    args = options.engine_args(model_path, with_prompt=prompt is not None or not chat, threads=threads, ctx=ctx,
-                               chat=chat, system_prompt=system_prompt)
-    if chat and prompt is None and sys.stdin.isatty() and not system:
+    args = options.engine_args(model_path, threads=threads, ctx=ctx, chat=chat, system_prompt=system_prompt)
+    if chat and options.prompt is None and sys.stdin.isatty() and not system:
         code = UserMode(profile).interactive(engine, args)
-        if code != 0:
-            raise RunError(f"the engine failed on {profile.name} (exit status {code})")
+        if code not in (0, INTERRUPTED):
+            raise program_failure("the engine", profile, code, b"")
+        if code == INTERRUPTED:
+            raise typer.Exit(INTERRUPTED)  # Ctrl-C at the prompt ended the conversation (the engine said so)
         return
     from .emulate import StdoutClosed, silence_stdout, to_stderr, to_stdout
 
@@ -217,6 +236,25 @@ def run_qemu(
     say(f"seed {options.seed}; {profile.name} run took {result.wall_s:.2f} s wall")
     if verify:
         _verify(load_model(model_path, None), options, result.stdout, ctx)
+
+
+INTERRUPTED = 130
+
+
+def _temperature(short: float | None, long: float | None) -> float:
+    if short is not None and long is not None:
+        raise UsageError("-t and --temp both give the temperature", "give one of them")
+    return short if short is not None else long if long is not None else 1.0
+
+
+def _check_habits(checkpoint: Path | None, temperature_short: float | None) -> None:
+    """llama.cpp's short options mean other things here: a clear word where the habit would
+    otherwise misfire (a context given as -c, threads as -t; -p's is in ``main``)."""
+    if checkpoint is not None and not checkpoint.exists() and str(checkpoint).isdigit():
+        raise UsageError(f"-c {checkpoint}: there is no checkpoint file named {checkpoint}",
+                         "the context is --ctx / --ctx-size (as llama.cpp's -c); -c is the checkpoint")
+    if temperature_short is not None and temperature_short > 2:
+        say(f"note: -t {temperature_short:g} is the temperature (as in llama2.c); threads are --threads")
 
 
 @app.command()
@@ -311,8 +349,11 @@ def kernel(
 def _verify(model: Model, options: GenerateOptions, stdout: bytes, ctx: int | None) -> None:
     from . import reference
 
-    ref = reference.generate(model, options.prompt, options.temperature, options.topp, options.seed, options.steps,
-                             context=ctx)
+    s = options.sampling
+    ref = reference.generate(model, options.prompt or b"", s.temperature, s.topp, s.seed,
+                             options.steps if options.steps is not None else 0, context=ctx,
+                             n_predict=options.n_predict, top_k=s.top_k, min_p=s.min_p,
+                             repeat_penalty=s.repeat_penalty, repeat_last_n=s.repeat_last_n)
     outcome = reference.compare(ref, stdout)
     if not outcome.ok:
         raise VerifyError(outcome.message)
@@ -336,6 +377,11 @@ def _writable_fd(stream: TextIO) -> bool:
         return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
     except OSError:
         return False
+
+
+_PARAMETER_HINTS = {  # a value click cannot read, by option: llama.cpp's habits
+    "topp": "the prompt is -i / --prompt (llama.cpp's -p); -p is top-p, as in llama2.c",
+}
 
 
 def _click_exception_types() -> tuple[type[BaseException], ...]:
@@ -373,6 +419,9 @@ def main() -> None:
         sys.exit(130)
     except _click_exception_types() as exc:
         say(f"error: {exc.format_message()}")  # type: ignore[attr-defined]
+        hint = _PARAMETER_HINTS.get(getattr(getattr(exc, "param", None), "name", None) or "")
+        if hint:
+            say(f"hint: {hint}")
         sys.exit(UsageError.exit_code)
     except Exception as exc:
         if _state["debug"] or type(exc).__name__ in ("Exit", "Abort"):

@@ -9,6 +9,11 @@ ppcllm_config.h, so a value the toolkit accepts is a value the engine accepts.
 | -s (seed)           | 0 (from the clock) .. 2^31 - 1                      |
 | -t (temperature)    | 0 (greedy), or 0.001 .. 1e30                        |
 | -p (top-p)          | 0 .. 1                                              |
+| --n-predict         | 0 (until the context is full) .. 2^31 - 1           |
+| --top-k             | 0 (off) .. 2^31 - 1 (at or above the vocabulary: off)|
+| --min-p             | 0 (off) .. 1                                        |
+| --repeat-penalty    | 0.001 .. 1000 (1: off)                              |
+| --repeat-last-n     | -1 (the whole context), 0 (off) .. 2^31 - 1         |
 | -T / --threads      | 1 .. 8 per hardware thread; 1 where the target has  |
 |                     | one hardware thread (its engine has no thread pool) |
 
@@ -36,6 +41,14 @@ class Limits:
     min_topp: float = 0.0
     max_topp: float = 1.0
     threads_per_hardware_thread: int = 8
+    max_n_predict: int = INT_MAX
+    max_top_k: int = INT_MAX
+    min_min_p: float = 0.0
+    max_min_p: float = 1.0
+    min_repeat_penalty: float = 1e-3  # a penalty of 0 would divide the logits by zero
+    max_repeat_penalty: float = 1e3   # keeps |logit| x penalty far from float's overflow
+    min_repeat_last_n: int = -1       # -1: the whole context
+    max_repeat_last_n: int = INT_MAX
 
     def max_threads(self, hardware_threads: int) -> int:
         """The engine's PPCLLM_MAX_THREADS for a target: the size of its worker pool's tables."""
@@ -67,4 +80,8 @@ def c_macros(hardware_threads: int) -> dict[str, str]:
             "max_seed": f"{lim.max_seed}L", "min_temperature": repr(lim.min_temperature),
             "max_temperature": repr(lim.max_temperature), "min_topp": repr(lim.min_topp),
             "max_topp": repr(lim.max_topp), "max_threads": str(lim.max_threads(hardware_threads)),
-            "threads": "1" if lim.has_pool(hardware_threads) else "0"}
+            "threads": "1" if lim.has_pool(hardware_threads) else "0",
+            "max_n_predict": f"{lim.max_n_predict}L", "max_top_k": f"{lim.max_top_k}L",
+            "min_min_p": repr(lim.min_min_p), "max_min_p": repr(lim.max_min_p),
+            "min_repeat_penalty": repr(lim.min_repeat_penalty), "max_repeat_penalty": repr(lim.max_repeat_penalty),
+            "min_repeat_last_n": f"{lim.min_repeat_last_n}L", "max_repeat_last_n": f"{lim.max_repeat_last_n}L"}

@@ -29,49 +29,133 @@ from .errors import InputError, RunError, UsageError
 from .fsutil import sha256_bytes
 from .limits import LIMITS
 from .models import Model, gguf
+from .sampling import Sampling
 from .models.llama2c import (default_tokenizer_for, parse_checkpoint, parse_config, parse_tokenizer, read_bytes,
                              read_tokenizer_bytes)
 from .targets import Target
 from .toolchain import Build, cached_build
 
 
+DEFAULT_STEPS = 256  # llama2.c's -n
+
+
 @dataclass(frozen=True)
 class GenerateOptions:
-    temperature: float
-    topp: float
-    seed: int
-    steps: int
-    prompt: bytes
+    """The checked run options: the sampling chain, the length (``steps``: -n, positions including
+    the prompt, or per reply in chat; ``n_predict``: --n-predict, tokens to generate; one of the
+    two is None), the prompt's bytes (from -i or the -f file; None: none given) and the file."""
 
-    def engine_args(self, model: Path | None = None, *, with_prompt: bool = True, threads: int | None = None,
-                    ctx: int | None = None, chat: bool = False, system_prompt: str | None = None) -> EngineArgs:
-        """The engine's command line for these options (the seed is always explicit)."""
-        return EngineArgs(model, self.temperature, self.topp, self.seed, self.steps,
-                          self.prompt if with_prompt else None, threads, ctx, "chat" if chat else None, system_prompt)
+    sampling: Sampling
+    steps: int | None
+    n_predict: int | None
+    prompt: bytes | None
+    prompt_file: Path | None = None
+
+    @property
+    def temperature(self) -> float:
+        return self.sampling.temperature
+
+    @property
+    def topp(self) -> float:
+        return self.sampling.topp
+
+    @property
+    def seed(self) -> int:
+        return self.sampling.seed
+
+    def engine_args(self, model: Path | None = None, *, threads: int | None = None, ctx: int | None = None,
+                    chat: bool = False, system_prompt: str | None = None) -> EngineArgs:
+        """The engine's command line for these options (the seed is always explicit; a prompt
+        file is passed as a file, for the engine to read; in chat without a prompt the engine
+        reads stdin or holds a conversation)."""
+        extras = self.sampling.extras()
+        prompt = None if self.prompt_file is not None else self.prompt if self.prompt is not None or chat else b""
+        return EngineArgs(model, self.temperature, self.topp, self.seed, self.steps, prompt, threads, ctx,
+                          "chat" if chat else None, system_prompt, self.n_predict, self.prompt_file,
+                          _int(extras.get("top_k")), extras.get("min_p"), extras.get("repeat_penalty"),
+                          _int(extras.get("repeat_last_n")))
 
 
-def check_options(temperature: float, topp: float, seed: int | None, steps: int, prompt: str | None,
-                  clock: float) -> GenerateOptions:
-    """Validate the llama2.c options against toolkit/limits.py (the engine's ranges too); where
+def _int(value: float | int | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def check_options(temperature: float, topp: float, seed: int | None, steps: int | None, prompt: str | None,
+                  clock: float, *, n_predict: int | None = None, top_k: int = 0, min_p: float = 0.0,
+                  repeat_penalty: float = 1.0, repeat_last_n: int = 64,
+                  prompt_file: Path | None = None) -> GenerateOptions:
+    """Validate the run options against toolkit/limits.py (the engine's ranges too); where
     llama2.c silently adjusts a value, refuse it instead."""
+    _check_sampling(temperature, topp, top_k, min_p, repeat_penalty, repeat_last_n)
+    _check_length(steps, n_predict)
+    if seed is not None and seed < 0:
+        raise UsageError(f"-s {seed}: seed must be >= 0", "use -s 0 (or no -s) for a seed from the clock")
+    if seed is not None and seed > LIMITS.max_seed:
+        raise UsageError(f"-s {seed}: seed must be at most {LIMITS.max_seed} (2^31 - 1)")
+    if prompt is not None and prompt_file is not None:
+        raise UsageError("-i/--prompt and -f/--file both give the prompt", "give one of them")
+    raw = read_prompt_file(prompt_file) if prompt_file is not None else \
+        None if prompt is None else prompt.encode("utf-8", "surrogateescape")
+    if raw is not None and b"\0" in raw:
+        where = f"the prompt file {prompt_file}" if prompt_file is not None else "the prompt"
+        raise UsageError(f"{where} contains a NUL byte", "remove it: prompts are C strings")
+    chosen = seed if seed else int(clock) & 0x7FFFFFFF or 1  # llama2.c: time(NULL)
+    sampling = Sampling(temperature, topp, chosen, top_k, min_p, repeat_penalty, repeat_last_n)
+    if steps is None and n_predict is None:
+        steps = DEFAULT_STEPS
+    return GenerateOptions(sampling, steps, n_predict, raw, prompt_file)
+
+
+def _check_sampling(temperature: float, topp: float, top_k: int, min_p: float, repeat_penalty: float,
+                    repeat_last_n: int) -> None:
     if not LIMITS.temperature_ok(temperature):
         raise UsageError(f"-t {temperature}: temperature must be {LIMITS.temperature_rule()}",
                          "use -t 0 for greedy decoding")
     if not LIMITS.min_topp <= topp <= LIMITS.max_topp:
         raise UsageError(f"-p {topp}: top-p must be in [{LIMITS.min_topp:g}, {LIMITS.max_topp:g}]",
                          "use -p 0.9 (the default) or 1 to disable")
-    if not 0 <= steps <= LIMITS.max_steps:
+    if not 0 <= top_k <= LIMITS.max_top_k:
+        raise UsageError(f"--top-k {top_k}: must be at least 0 and at most {LIMITS.max_top_k} (2^31 - 1)",
+                         "use --top-k 0 (the default) to disable it")
+    if not LIMITS.min_min_p <= min_p <= LIMITS.max_min_p:
+        raise UsageError(f"--min-p {min_p}: must be in [{LIMITS.min_min_p:g}, {LIMITS.max_min_p:g}]",
+                         "use --min-p 0 (the default) to disable it")
+    if not LIMITS.min_repeat_penalty <= repeat_penalty <= LIMITS.max_repeat_penalty:
+        raise UsageError(f"--repeat-penalty {repeat_penalty}: must be in [{LIMITS.min_repeat_penalty:g}, "
+                         f"{LIMITS.max_repeat_penalty:g}]", "use --repeat-penalty 1 (the default) to disable it")
+    if not LIMITS.min_repeat_last_n <= repeat_last_n <= LIMITS.max_repeat_last_n:
+        raise UsageError(f"--repeat-last-n {repeat_last_n}: must be -1 (the whole context), 0 (off) or a count of "
+                         f"positions up to {LIMITS.max_repeat_last_n} (2^31 - 1)")
+
+
+def _check_length(steps: int | None, n_predict: int | None) -> None:
+    if steps is not None and n_predict is not None:
+        raise UsageError("-n/--steps and --n-predict both set the length",
+                         "give one: -n counts positions including the prompt, --n-predict the tokens generated")
+    if steps is not None and not 0 <= steps <= LIMITS.max_steps:
         raise UsageError(f"-n {steps}: steps must be >= 0 and at most {LIMITS.max_steps} (2^31 - 1)",
-                         "use -n 0 for the whole context (so does any -n above it)")
-    if seed is not None and seed < 0:
-        raise UsageError(f"-s {seed}: seed must be >= 0", "use -s 0 (or no -s) for a seed from the clock")
-    if seed is not None and seed > LIMITS.max_seed:
-        raise UsageError(f"-s {seed}: seed must be at most {LIMITS.max_seed} (2^31 - 1)")
-    raw = (prompt or "").encode("utf-8", "surrogateescape")
-    if b"\0" in raw:
-        raise UsageError("the prompt contains a NUL byte", "remove it: prompts are C strings")
-    chosen = seed if seed else int(clock) & 0x7FFFFFFF or 1  # llama2.c: time(NULL)
-    return GenerateOptions(temperature, topp, chosen, steps, raw)
+                         "use -n 0 for the whole context (so does any -n above it)" if steps >= 0 else
+                         "use -n 0 for the whole context (llama.cpp's -n -1)")
+    if n_predict is not None and not 0 <= n_predict <= LIMITS.max_n_predict:
+        raise UsageError(f"--n-predict {n_predict}: must be >= 0 and at most {LIMITS.max_n_predict} (2^31 - 1)",
+                         "use --n-predict 0 to generate until the context is full (llama.cpp's -1)")
+
+
+MAX_PROMPT_FILE = 16 << 20  # the engine's limit too (main.c)
+
+
+def read_prompt_file(path: Path) -> bytes:
+    """-f: the file's bytes, one final newline dropped (as llama.cpp and the engine do)."""
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise InputError(f"-f {path}: is a directory, not a prompt file")
+        if size > MAX_PROMPT_FILE:
+            raise UsageError(f"-f {path}: the prompt file is larger than 16 MiB ({size:,} bytes)")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"-f {path}: cannot read the prompt file: {exc.strerror}") from None
+    return data[:-1] if data.endswith(b"\n") else data
 
 
 def load_model(checkpoint: Path, tokenizer: Path | None) -> Model:

@@ -28,7 +28,9 @@ def test_the_plan_is_what_render_and_the_programs_use(name: str) -> None:
     for program in built.programs:
         assert set(program.sources) <= names and len(set(program.sources)) == len(program.sources)
     engine = built.program(ENGINE_PROGRAM)
-    assert engine.sources == (engine.entry, *(s.name for s in built.library))  # main + the engine library
+    front = tuple(s.name for s in built.c_sources if s.group == "front")
+    assert front == ("cli_chat.c",)
+    assert engine.sources == (engine.entry, *front, *(s.name for s in built.library))  # main, its chat, the library
     assert engine.entry not in {s.name for s in built.library}
     assert (KERNELTEST_PROGRAM in {p.name for p in built.programs}) == target.has_simd
 

@@ -42,7 +42,8 @@ def test_out_of_range_values_are_refused(kw: dict[str, object], pattern: str) ->
 
 
 def test_edges_are_accepted() -> None:
-    assert ok(temperature=0.0, topp=0.0, steps=0, prompt=None).prompt == b""
+    edge = ok(temperature=0.0, topp=0.0, steps=0, prompt=None)
+    assert edge.prompt is None and edge.engine_args().prompt == b""  # raw mode: an empty prompt
     assert ok(topp=1.0).topp == 1.0
 
 
@@ -78,7 +79,7 @@ def test_engine_args_are_the_one_argv() -> None:
     assert opts.engine_args(model, threads=2, ctx=64, chat=True, system_prompt="be brief").argv() == [
         "m.bin", "-t", "1.0", "-p", "0.9", "-s", "7", "-n", "256", "-i", b"hi", "-T", "2", "-c", "64",
         "-m", "chat", "-y", "be brief"]
-    assert opts.engine_args(model, with_prompt=False, chat=True).argv() == [
+    assert ok(prompt=None).engine_args(model, chat=True).argv() == [
         "m.bin", "-t", "1.0", "-p", "0.9", "-s", "7", "-n", "256", "-m", "chat"]
     bench = EngineArgs(model, temperature=0, steps=5, prompt=b"aaa", threads=1)
     assert bench.argv() == ["m.bin", "-t", "0", "-n", "5", "-i", b"aaa", "-T", "1"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from toolkit.emulate import EngineArgs
 from toolkit.errors import InputError, UsageError
 from toolkit.system import diagnose, guest_entries, parse_report, program_stderr, qemu_argv
 from toolkit.system import initramfs
@@ -51,11 +52,23 @@ def test_guest_entries_carry_argv_and_channel(tmp_path: Path) -> None:
     for path in files.values():
         path.write_bytes(b"")
     entries = {e.name: e for e in guest_entries(files["init"], files["engine"], files["model.bin"],
-                                                ["-i", "Once upon a time", b"\xff"], "hvc1")}
-    assert entries["ppcllm/argv"].data == b"/ppcllm/engine\0/ppcllm/model/model.bin\0-i\0Once upon a time\0\xff\0"
+                                                EngineArgs(prompt=b"Once upon a time\xff", seed=7), "hvc1")}
+    assert entries["ppcllm/argv"].data == b"/ppcllm/engine\0/ppcllm/model/model.bin\0-s\x007\0-i\0Once upon a time\xff\0"
     assert entries["ppcllm/channel"].data == b"/dev/hvc1\n"
     assert stat.S_ISCHR(entries["dev/console"].mode)
     assert entries["ppcllm/model/model.bin"].data == files["model.bin"]
+    assert not any(name.startswith("ppcllm/prompt") for name in entries)
+
+
+def test_guest_entries_carry_the_prompt_file(tmp_path: Path) -> None:
+    """-f: the file travels in the initramfs and the engine is given its guest path."""
+    files = {n: tmp_path / n for n in ("init", "engine", "model.bin", "my prompt.txt")}
+    for path in files.values():
+        path.write_bytes(b"")
+    args = EngineArgs(prompt_file=files["my prompt.txt"], steps=5)
+    entries = {e.name: e for e in guest_entries(files["init"], files["engine"], files["model.bin"], args, "hvc1")}
+    assert entries["ppcllm/argv"].data == b"/ppcllm/engine\0/ppcllm/model/model.bin\0-n\x005\0-f\0/ppcllm/prompt/prompt.txt\0"
+    assert entries["ppcllm/prompt/prompt.txt"].data == files["my prompt.txt"]
 
 
 def test_config_check_finds_dropped_options() -> None:

@@ -1,6 +1,6 @@
 """The engine's command line (``main.c``'s options): one type that every argv the toolkit builds
-comes from, in one order (the model, then -t -p -s -n -i -T -c -m -y). A field left None is an
-option not given, so the engine's own default applies."""
+comes from, in one order (the model, then -t -p -s -n -N -i -f -K -M -r -R -T -c -m -y). A field
+left None is an option not given, so the engine's own default applies."""
 
 from __future__ import annotations
 
@@ -20,12 +20,23 @@ class EngineArgs:
     ctx: int | None = None
     mode: str | None = None  # main.c's -m: "chat" or "encode"; None: generate
     system_prompt: str | bytes | None = None
+    n_predict: int | None = None
+    prompt_file: Path | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    repeat_penalty: float | None = None
+    repeat_last_n: int | None = None
 
-    def flags(self) -> list[str | bytes]:
-        """The options after the model (numbers as Python's repr: 0.9, 1.0, 7)."""
+    def flags(self, prompt_file: str | None = None) -> list[str | bytes]:
+        """The options after the model (numbers as Python's repr: 0.9, 1.0, 7); ``prompt_file``:
+        the prompt file's path where the engine runs (a full-system guest's), else its own."""
+        if prompt_file is None and self.prompt_file is not None:
+            prompt_file = str(self.prompt_file)
         pairs: list[tuple[str, object]] = [
-            ("-t", self.temperature), ("-p", self.topp), ("-s", self.seed), ("-n", self.steps), ("-i", self.prompt),
-            ("-T", self.threads), ("-c", self.ctx), ("-m", self.mode), ("-y", self.system_prompt)]
+            ("-t", self.temperature), ("-p", self.topp), ("-s", self.seed), ("-n", self.steps), ("-N", self.n_predict),
+            ("-i", self.prompt), ("-f", prompt_file), ("-K", self.top_k), ("-M", self.min_p),
+            ("-r", self.repeat_penalty), ("-R", self.repeat_last_n), ("-T", self.threads), ("-c", self.ctx),
+            ("-m", self.mode), ("-y", self.system_prompt)]
         return [item for flag, value in pairs if value is not None for item in (flag, _text(value))]
 
     def argv(self) -> list[str | bytes]:

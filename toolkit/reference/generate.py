@@ -65,9 +65,12 @@ def _resolve_steps(steps: int, seq_len: int) -> int:
 
 
 def generate(model: Model, prompt: bytes | str, temperature: float, topp: float, seed: int,
-             steps: int, context: int | None = None) -> Generation:
+             steps: int, context: int | None = None, *, n_predict: int | None = None, top_k: int = 0,
+             min_p: float = 0.0, repeat_penalty: float = 1.0, repeat_last_n: int = 64) -> Generation:
     """Run the engine's generation on ``model`` and record what it prints (``context``: the
-    engine's ``-c``)."""
+    engine's ``-c``; ``n_predict``: its ``-N``; the sampling chain's stages as the engine's)."""
+    if n_predict is not None or top_k != 0 or min_p != 0.0 or repeat_penalty != 1.0:
+        raise UsageError("the reference does not implement --n-predict, --top-k, --min-p or --repeat-penalty yet")
     seq_len = context_length(model, context)
     steps = _resolve_steps(steps, seq_len)
     sampler = sampler_for(temperature, topp, seed)

@@ -52,16 +52,23 @@ def qemu_argv(target: Target, system: System, kernel: Path, initrd: Path, consol
             "-serial", f"file:{console_log}", "-serial", f"file:{channel_out}", "-no-reboot", "-no-shutdown"]
 
 
-def guest_entries(init: Path, engine: Path, model: Path, args: list[str | bytes], channel: str) -> list[initramfs.Entry]:
-    """The initramfs: /init, the engine, the model, its arguments (NUL-separated) and the channel."""
+PROMPT_IN_GUEST = f"/{GUEST_DIR}/prompt/prompt.txt"  # -f's file, copied into the initramfs
+
+
+def guest_entries(init: Path, engine: Path, model: Path, args: EngineArgs, channel: str) -> list[initramfs.Entry]:
+    """The initramfs: /init, the engine, the model, a prompt file (-f), the engine's arguments
+    (NUL-separated) and the channel."""
     model_in_guest = f"/{GUEST_DIR}/model/{model.name}"  # its own folder: any name is safe
     argv = [f"/{GUEST_DIR}/engine".encode(), model_in_guest.encode()]
-    argv += [a if isinstance(a, bytes) else a.encode("utf-8", "surrogateescape") for a in args]
+    flags = args.flags(PROMPT_IN_GUEST if args.prompt_file is not None else None)
+    argv += [a if isinstance(a, bytes) else a.encode("utf-8", "surrogateescape") for a in flags]
     E = initramfs.Entry
+    prompt = [E.directory(f"{GUEST_DIR}/prompt"), E.file(PROMPT_IN_GUEST[1:], args.prompt_file)] \
+        if args.prompt_file is not None else []
     return [E.directory("dev"), E.char_device("dev/console", 5, 1), E.directory("proc"), E.directory("sys"),
             E.directory("tmp"), E.directory(GUEST_DIR), E.directory(f"{GUEST_DIR}/model"),
             E.file("init", init, executable=True), E.file(f"{GUEST_DIR}/engine", engine, executable=True),
-            E.file(model_in_guest[1:], model),
+            E.file(model_in_guest[1:], model), *prompt,
             E.file(f"{GUEST_DIR}/argv", b"".join(a + b"\0" for a in argv)),
             E.file(f"{GUEST_DIR}/channel", f"/dev/{channel}\n".encode())]
 
@@ -169,7 +176,7 @@ def run_system(target: Target, engine: Path, args: EngineArgs, timeout: float,
     init = cached_init(target, cache)
     with Machine([], f"{target.name}-system", cache / "system" / "runs") as machine:
         initrd, console_log, channel_out = (machine.workdir / n for n in ("initramfs.cpio", "console.log", "stdout.bin"))
-        initramfs.write_file(initrd, guest_entries(init, engine, args.model, args.flags(), system.channel))
+        initramfs.write_file(initrd, guest_entries(init, engine, args.model, args, system.channel))
         machine.argv = qemu_argv(target, system, kernel.image, initrd, console_log, channel_out)
         follower = Follower(console_log, channel_out, out, err)
         shutdown = machine.run(timeout, follower.poll)
