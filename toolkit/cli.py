@@ -186,10 +186,12 @@ def run_qemu(
 ) -> None:
     """Build and convert what is needed (cached), run the engine under QEMU, print its text."""
     program_stdout()
-    _check_habits(checkpoint, temperature_short)
+    _check_checkpoint_habit(checkpoint)
     options = check_options(_temperature(temperature_short, temperature), topp, seed, steps, prompt, time.time(),
                             n_predict=n_predict, top_k=top_k, min_p=min_p, repeat_penalty=repeat_penalty,
                             repeat_last_n=repeat_last_n, prompt_file=prompt_file)
+    if temperature_short is not None and temperature_short > 2:  # llama.cpp's -t is threads: a word, no error
+        say(f"note: -t {temperature_short:g} is the temperature (as in llama2.c); threads are --threads")
     _check_timeout(timeout)
     if system_prompt is not None and not chat:
         raise UsageError("--system-prompt needs --chat")
@@ -247,14 +249,13 @@ def _temperature(short: float | None, long: float | None) -> float:
     return short if short is not None else long if long is not None else 1.0
 
 
-def _check_habits(checkpoint: Path | None, temperature_short: float | None) -> None:
-    """llama.cpp's short options mean other things here: a clear word where the habit would
-    otherwise misfire (a context given as -c, threads as -t; -p's is in ``main``)."""
+def _check_checkpoint_habit(checkpoint: Path | None) -> None:
+    """llama.cpp's short options mean other things here (-c the context, -t threads, -p the
+    prompt): a clear word where the habit would otherwise misfire (-t's note is in ``run_qemu``,
+    -p's hint in ``main``)."""
     if checkpoint is not None and not checkpoint.exists() and str(checkpoint).isdigit():
         raise UsageError(f"-c {checkpoint}: there is no checkpoint file named {checkpoint}",
                          "the context is --ctx / --ctx-size (as llama.cpp's -c); -c is the checkpoint")
-    if temperature_short is not None and temperature_short > 2:
-        say(f"note: -t {temperature_short:g} is the temperature (as in llama2.c); threads are --threads")
 
 
 @app.command()

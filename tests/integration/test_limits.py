@@ -48,6 +48,15 @@ LIMIT_CASES = [
            text(math.nextafter(LIMITS.max_temperature, math.inf)), "nan", "inf")),
     Limit("top-p", "-p", "-p", (text(LIMITS.min_topp), text(math.ulp(0.0)), text(LIMITS.max_topp)),
           (text(math.nextafter(LIMITS.min_topp, -1.0)), text(math.nextafter(LIMITS.max_topp, 2.0)), "nan")),
+    Limit("n-predict", "--n-predict", "-N", ("0", str(LIMITS.max_n_predict)), ("-1", str(LIMITS.max_n_predict + 1))),
+    Limit("top-k", "--top-k", "-K", ("0", "1", str(LIMITS.max_top_k)), ("-1", str(LIMITS.max_top_k + 1))),
+    Limit("min-p", "--min-p", "-M", (text(LIMITS.min_min_p), text(LIMITS.max_min_p)),
+          (text(math.nextafter(LIMITS.min_min_p, -1.0)), text(math.nextafter(LIMITS.max_min_p, 2.0)), "nan")),
+    Limit("repeat-penalty", "--repeat-penalty", "-r", (text(LIMITS.min_repeat_penalty), text(LIMITS.max_repeat_penalty)),
+          (text(math.nextafter(LIMITS.min_repeat_penalty, 0.0)), text(math.nextafter(LIMITS.max_repeat_penalty, 2e3)),
+           "0.0", "nan")),
+    Limit("repeat-last-n", "--repeat-last-n", "-R", (str(LIMITS.min_repeat_last_n), "0", str(LIMITS.max_repeat_last_n)),
+          (str(LIMITS.min_repeat_last_n - 1), str(LIMITS.max_repeat_last_n + 1))),
     Limit("threads-one-thread-target", "--threads", "-T", ("1",), ("0", "2")),
     Limit("threads-pooled-target", "--threads", "-T",
           ("1", str(LIMITS.threads_allowed(load_target("g4dual").hardware_threads))),
@@ -55,9 +64,17 @@ LIMIT_CASES = [
 ]
 
 
+LENGTH_FLAGS = ("-n", "--n-predict", "-N")  # given with -n 3, they would be refused as two lengths
+
+
 def run_args(limit: Limit, value: str) -> list[str]:
-    steps = [] if limit.toolkit_flag == "-n" else ["-n", "3"]
+    steps = [] if limit.toolkit_flag in LENGTH_FLAGS else ["-n", "3"]
     return ["run-qemu", "--target", limit.target, "-s", "7", *steps, limit.toolkit_flag, value]
+
+
+def engine_args(limit: Limit, model: Path, value: str) -> list[str]:
+    steps = [] if limit.engine_flag in LENGTH_FLAGS else ["-n", "3"]
+    return [str(model), *steps, limit.engine_flag, value]
 
 
 def engine_model(limit: Limit, cache: Path, bundled_model_paths: tuple[Path, Path]) -> Path:
@@ -82,7 +99,7 @@ def test_accepted_boundaries_run_in_the_engine(limit: Limit, cache: Path,
         result = cli(*run_args(limit, value), cache_dir=cache)
         assert result.returncode == 0, (value, result.stderr.decode(errors="replace"))
         assert b"peak engine memory" in result.stderr, value  # the engine ran to its end
-        ran = run_user(profile, engine, [str(model), "-n", "3", limit.engine_flag, value], timeout=120)
+        ran = run_user(profile, engine, engine_args(limit, model, value), timeout=120)
         assert ran.returncode == 0, (value, ran.stderr.decode(errors="replace"))  # the value itself, too
 
 
@@ -97,7 +114,7 @@ def test_first_refused_values_are_refused_by_both(limit: Limit, cache: Path,
         assert toolkit.returncode == 2, (value, toolkit.stderr.decode(errors="replace"))
         one_error_line(toolkit.stderr)
         assert toolkit.stdout == b""
-        ran = run_user(profile, engine, [str(model), "-n", "3", limit.engine_flag, value], timeout=120)
+        ran = run_user(profile, engine, engine_args(limit, model, value), timeout=120)
         assert ran.returncode == 2, (value, ran.stderr.decode(errors="replace"))
         assert len(ran.stderr.decode(errors="replace").strip().splitlines()) == 1, ran.stderr
         one_error_line(ran.stderr)
@@ -117,3 +134,5 @@ def test_engine_usage_names_the_ranges(cache: Path) -> None:
     usage = subprocess.run([str(engine)], capture_output=True, check=False).stderr.decode()
     assert f"[0, {LIMITS.max_steps}]" in usage and f"[{LIMITS.min_ctx}, {LIMITS.max_ctx}]" in usage
     assert f"[{LIMITS.min_temperature:g}, {LIMITS.max_temperature:g}]" in usage
+    assert f"[0, {LIMITS.max_n_predict}]" in usage and f"[{LIMITS.min_min_p:g}, {LIMITS.max_min_p:g}]" in usage
+    assert f"[{LIMITS.min_repeat_penalty:g}, {LIMITS.max_repeat_penalty:g}]" in usage
