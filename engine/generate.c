@@ -361,9 +361,11 @@ ppcllm_status ppcllm_chat_turn(ppcllm_model *m, ppcllm_chat *c, const char *syst
         if (f.n > seq_len - c->pos) { /* not even the turn fits: no reply token could follow */
             st = ppcllm_fail(err, PPCLLM_ERR_CONTEXT, "the conversation has filled the context", NULL);
         } else {
-            f.limit = ppcllm_count_limit(m, c->pos + f.n - 1, reply);
+            int first = c->pos + f.n - 1, by_context = reply <= 0 || reply > seq_len - first;
+            f.limit = ppcllm_count_limit(m, first, reply);
             st = ppcllm_loop(m, &f, &c->pos, opt, &c->rng, on_token, ud, &c->pending, &c->reply_tokens, err);
-            if (st == PPCLLM_OK && c->pos >= seq_len && !ppcllm_tokenizer_is_stop(&m->tok, c->pending)) {
+            if (st == PPCLLM_OK && by_context && c->pos >= seq_len &&
+                !ppcllm_tokenizer_is_stop(&m->tok, c->pending)) {
                 st = ppcllm_fail(err, PPCLLM_ERR_CONTEXT, "the conversation has filled the context", NULL);
             }
         }

@@ -135,7 +135,7 @@ def test_chat_greedy_matches_reference(user: str, system: str | None, steps: int
     context = hf_encode(gguf_path, chat_text(gguf_path, user, system))
     assert b"<|im" not in result.stdout and result.stdout.endswith(b"\n") and result.stdout.count(b"\n") >= 1
     assert ids, "no reply"
-    _check(reference, context, ids, len(ids) < steps - len(context) + 1, user)
+    _check(reference, context, ids, len(ids) < steps, user)  # -n bounds the reply in chat
 
 
 def test_chat_answers_the_question(gguf_path: Path) -> None:

@@ -172,8 +172,8 @@ def build(work: Path) -> FuzzBuild:
             _compile(built, clang, directory / f"fuzz_{loader}", engine + [HARNESS_DIR / harness],
                      ("-fsanitize=fuzzer", *flags), src)
         _compile(built, clang, directory / "alloc_fail", engine + [HARNESS_DIR / "alloc_fail.c"], (), src)
-        _compile(built, clang, directory / "ppcllm_asan", engine + [src / built.program(ENGINE_PROGRAM).entry], (),
-                 src)  # the CLI, sanitized
+        program = [src / name for name in built.program(ENGINE_PROGRAM).sources]  # main.c, cli_chat.c, the library
+        _compile(built, clang, directory / "ppcllm_asan", program, (), src)  # the CLI, sanitized
         atomic_write_bytes(directory / "tiny.le.bin", fmt.encode(tiny_model(), "little"))
         atomic_write_bytes(directory / "tiny_bpe.le.bin", fmt.encode(tiny_bpe_model(), "little"))
 

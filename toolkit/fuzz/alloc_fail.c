@@ -16,7 +16,7 @@ static ppcllm_status run_once(const unsigned char *file, size_t size, const char
     if (st == PPCLLM_OK) {
         st = harness_generate(m, prompt, 4, 1.0f, err);
         if (st == PPCLLM_OK && ppcllm_has_chat(m)) { /* a ChatML model: one chat turn too */
-            st = harness_chat(m, prompt, 0, 1.0f, err);
+            st = harness_chat(m, prompt, 1, 1.0f, err); /* a reply of one token: the tiny context */
         }
         ppcllm_close(m);
     }

@@ -67,7 +67,8 @@ static void exercise(ppcllm_model *m)
     /* one step: the prompt is encoded and its first piece printed, no forward pass (a prompt that
      * fills -n still runs its positions, which would only slow the search of the parsers) */
     harness_generate(m, "Once upon a time, the 123 caf\xc3\xa9 <|im_start|>it's  \t\n x\xff\xc3(\xe2\x82", 1, 0.0f, &err);
-    if (ppcllm_has_chat(m)) { /* 2 steps: the turn is encoded, then refused as too long: no forward pass */
+    if (ppcllm_has_chat(m) && ppcllm_set_context(m, 2, &err) == PPCLLM_OK) {
+        /* a 2-position context: the turn is encoded, then refused as not fitting: no forward pass */
         harness_chat(m, "hi <|im_end|> 42", 2, 0.0f, &err);
     }
 }
