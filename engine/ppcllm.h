@@ -60,10 +60,14 @@ typedef int (*ppcllm_abort_fn)(void *ud);
  *                       and the template's included): divided by the penalty when positive,
  *                       multiplied when not (llama.cpp's rule), each distinct token once
  *   2. top-k            only the top_k largest logits stay (ties: the lower id first)
- *   3. temperature      logits / temperature, then softmax (0: greedy, argmax of step 1's logits)
+ *   3. temperature      logits / temperature, then softmax (0: greedy, the argmax of step 2's
+ *                       logits, and steps 4-6 do not happen)
  *   4. top-p            llama2.c's nucleus: the most likely tokens until their sum passes topp
- *   5. min-p            tokens below min_p x the most likely token's probability are dropped
- *   6. one random number picks among the tokens left (llama2.c's draw; none when greedy)
+ *   5. min-p            of those, tokens below min_p x the most likely token's probability are
+ *                       dropped (both look at step 3's probabilities: nothing is renormalized
+ *                       between them, so their order does not change the tokens kept)
+ *   6. one random number (llama2.c's xorshift64*, one per sampled token) picks among the tokens
+ *                       left: with top-p in sorted order, else in id order, scaled by their sum
  * Temperature comes before top-p and min-p, as in llama2.c (llama.cpp applies it last). */
 typedef struct ppcllm_options {
     size_t size;          /* sizeof(ppcllm_options), set by ppcllm_options_init */

@@ -1,6 +1,10 @@
-/* sampler.c: llama2.c's sampler (greedy, multinomial, top-p) and its xorshift64* generator. */
+/* sampler.c: the sampling chain (ppcllm.h documents its order): the repeat penalty and top-k on
+ * the logits, then llama2.c's sampler (greedy, multinomial, top-p) with min-p, and llama2.c's
+ * xorshift64* generator. At their defaults the penalty, top-k and min-p do nothing, so the
+ * random-number use and every choice are llama2.c's. */
 #include "internal.h"
 
+#include <math.h>
 #include <string.h>
 
 void ppcllm_sampler_init(ppcllm_sampler *s, const ppcllm_allocator *a, int vocab_size)
@@ -76,9 +80,15 @@ static void ppcllm_sort_probs(ppcllm_probidx *v, ppcllm_probidx *tmp, int n)
     }
 }
 
-static int ppcllm_sample_topp(const float *p, int n, float topp, ppcllm_probidx *probindex, float coin)
+/* llama2.c's sample_topp, with min-p: a token is a candidate when its probability is at least
+ * both llama2.c's cutoff and `min_prob` (min-p's; 0 = none). Candidates below it come after
+ * all the others in the sorted order, so dropping them before the top-p cut gives the same
+ * tokens as dropping them after it. */
+static int ppcllm_sample_topp(const float *p, int n, float topp, float min_prob, ppcllm_probidx *probindex,
+                              float coin)
 {
-    const float cutoff = (1.0f - topp) / (n - 1);
+    const float llama2c_cutoff = (1.0f - topp) / (n - 1);
+    const float cutoff = min_prob > llama2c_cutoff ? min_prob : llama2c_cutoff;
     float cumulative = 0.0f, r, cdf = 0.0f;
     int n0 = 0, i, last_idx;
     for (i = 0; i < n; i++) {
@@ -110,13 +120,76 @@ static int ppcllm_sample_topp(const float *p, int n, float topp, ppcllm_probidx 
     return probindex[last_idx].index;
 }
 
+/* min-p without top-p: llama2.c's multinomial draw (in id order) over the tokens whose
+ * probability is at least min_prob, the coin scaled by their sum. */
+static int ppcllm_sample_floor(const float *p, int n, float min_prob, float coin)
+{
+    float total = 0.0f, r, cdf = 0.0f;
+    int i, last = 0;
+    for (i = 0; i < n; i++) {
+        if (p[i] >= min_prob) {
+            total += p[i];
+            last = i;
+        }
+    }
+    r = coin * total;
+    for (i = 0; i < n; i++) {
+        if (p[i] >= min_prob) {
+            cdf += p[i];
+            if (r < cdf) {
+                return i;
+            }
+        }
+    }
+    return last;
+}
+
+/* Stage 1: each distinct token among recent[0..n_recent) once, llama.cpp's rule. */
+static void ppcllm_penalize(ppcllm_sampler *s, float *logits, float penalty, const int *recent, int n_recent)
+{
+    int i;
+    if (penalty == 1.0f) {
+        return;
+    }
+    for (i = 0; i < n_recent; i++) {
+        int t = recent[i];
+        if (t >= 0 && t < s->vocab_size && !s->seen[t]) {
+            s->seen[t] = 1;
+            logits[t] = logits[t] > 0.0f ? logits[t] / penalty : logits[t] * penalty;
+        }
+    }
+    for (i = 0; i < n_recent; i++) {
+        if (recent[i] >= 0 && recent[i] < s->vocab_size) {
+            s->seen[recent[i]] = 0;
+        }
+    }
+}
+
+/* Stage 2: all but the k largest logits (ties: the lower id first) become -infinity, so the
+ * softmax gives them probability 0. */
+static void ppcllm_top_k(ppcllm_sampler *s, float *logits, int k)
+{
+    int n = s->vocab_size, i;
+    if (k <= 0 || k >= n) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        s->probindex[i].index = i;
+        s->probindex[i].prob = logits[i];
+    }
+    ppcllm_sort_probs(s->probindex, s->probindex + n, n);
+    for (i = k; i < n; i++) {
+        logits[s->probindex[i].index] = -INFINITY;
+    }
+}
+
 int ppcllm_sample(ppcllm_sampler *s, float *logits, const ppcllm_options *opt, ppcllm_u64 *rng,
                   const int *recent, int n_recent)
 {
     int n = s->vocab_size, q;
-    float coin;
-    (void)recent; /* TODO(sampler chain) */
-    (void)n_recent;
+    float coin, min_prob = 0.0f;
+    ppcllm_penalize(s, logits, opt->repeat_penalty, recent, n_recent);
+    ppcllm_top_k(s, logits, opt->top_k);
     if (opt->temperature == 0.0f) {
         return ppcllm_argmax(logits, n);
     }
@@ -125,8 +198,11 @@ int ppcllm_sample(ppcllm_sampler *s, float *logits, const ppcllm_options *opt, p
     }
     ppcllm_softmax(logits, n);
     coin = ppcllm_random_f32(rng);
-    if (opt->topp <= 0.0f || opt->topp >= 1.0f) {
-        return ppcllm_sample_mult(logits, n, coin);
+    if (opt->min_p > 0.0f) {
+        min_prob = opt->min_p * logits[ppcllm_argmax(logits, n)];
     }
-    return ppcllm_sample_topp(logits, n, opt->topp, s->probindex, coin);
+    if (opt->topp <= 0.0f || opt->topp >= 1.0f) {
+        return min_prob > 0.0f ? ppcllm_sample_floor(logits, n, min_prob, coin) : ppcllm_sample_mult(logits, n, coin);
+    }
+    return ppcllm_sample_topp(logits, n, opt->topp, min_prob, s->probindex, coin);
 }

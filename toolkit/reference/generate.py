@@ -18,6 +18,7 @@ from ..errors import UsageError
 from ..models import Model
 from ..models.bpe import BPE
 from ..render import DEFAULT_CTX
+from ..sampling import Sampling
 from . import tokenizer_bpe, tokenizer_llama2c
 from .sampler import Sampler, sampler_for
 from .tokenizer_llama2c import BOS
@@ -64,37 +65,66 @@ def _resolve_steps(steps: int, seq_len: int) -> int:
     return seq_len if steps == 0 or steps > seq_len else steps
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """How far a run goes: ``steps`` bounds what of the prompt is printed (BPE) and, without
+    ``n_predict``, the positions; with it, ``count`` new tokens (0: until the context is full)."""
+
+    steps: int
+    seq_len: int
+    n_predict: int | None
+
+    def positions(self, n_prompt: int) -> int:
+        """The position limit (engine ``f.limit``) for a prompt of n_prompt tokens (BOS included)."""
+        first = n_prompt - 1
+        count = self.n_predict if self.n_predict is not None else 0
+        if count <= 0 or count > self.seq_len - first:
+            return self.seq_len
+        return first + count
+
+
 def generate(model: Model, prompt: bytes | str, temperature: float, topp: float, seed: int,
              steps: int, context: int | None = None, *, n_predict: int | None = None, top_k: int = 0,
              min_p: float = 0.0, repeat_penalty: float = 1.0, repeat_last_n: int = 64) -> Generation:
     """Run the engine's generation on ``model`` and record what it prints (``context``: the
     engine's ``-c``; ``n_predict``: its ``-N``; the sampling chain's stages as the engine's)."""
-    if n_predict is not None or top_k != 0 or min_p != 0.0 or repeat_penalty != 1.0:
-        raise UsageError("the reference does not implement --n-predict, --top-k, --min-p or --repeat-penalty yet")
     seq_len = context_length(model, context)
-    steps = _resolve_steps(steps, seq_len)
-    sampler = sampler_for(temperature, topp, seed)
-    transformer = Transformer(model, positions=steps)
+    if n_predict is not None and n_predict < 0:
+        raise UsageError(f"n_predict must be >= 0, got {n_predict}")
+    limits = _Limits(_resolve_steps(steps, seq_len), seq_len, n_predict)
+    chain = Sampling(temperature, topp, seed, top_k, min_p, repeat_penalty, repeat_last_n)
+    sampler = sampler_for(temperature, topp, seed, chain)
+    transformer = Transformer(model, positions=seq_len if n_predict is not None else limits.steps)
     if model.bpe is not None:
-        records, tokens = _generate_bpe(model, model.bpe, transformer, prompt, sampler, steps)
+        records, tokens = _generate_bpe(model, model.bpe, transformer, prompt, sampler, limits)
     else:
-        records, tokens = _generate_llama2c(model, transformer, prompt, sampler, steps)
+        records, tokens = _generate_llama2c(model, transformer, prompt, sampler, limits)
     text = b"".join(record.printed for record in records) + b"\n"
     return Generation(tokens, records, text)
 
 
+def _check_fits(n_prompt: int, limits: _Limits) -> None:
+    """The engine's PPCLLM_ERR_CONTEXT: with a count of new tokens the whole prompt must fit."""
+    if limits.n_predict is not None and n_prompt > limits.seq_len:
+        raise UsageError(f"the prompt has {n_prompt} tokens and the context {limits.seq_len} positions",
+                         "shorten it or allow more positions (-c)")
+
+
 def _generate_llama2c(model: Model, transformer: Transformer, prompt: bytes | str, sampler: Sampler,
-                      steps: int) -> tuple[list[StepRecord], list[int]]:
-    """run.c ``generate``."""
+                      limits: _Limits) -> tuple[list[StepRecord], list[int]]:
+    """run.c ``generate`` (with ``n_predict``, the engine's count of new tokens)."""
     prompt_tokens = tokenizer_llama2c.encode(model.tokenizer, prompt)
+    _check_fits(len(prompt_tokens), limits)
+    end = limits.positions(len(prompt_tokens)) if limits.n_predict is not None else limits.steps
     token = prompt_tokens[0]
-    tokens, records = [token], []
-    for pos in range(steps):
+    tokens, records, fed = [token], [], []
+    for pos in range(end):
         logits = transformer.forward(token, pos)
+        fed.append(token)
         if pos < len(prompt_tokens) - 1:
             following, sampled, margin = prompt_tokens[pos + 1], False, math.inf
         else:
-            (following, margin), sampled = sampler.sample(logits), True
+            (following, margin), sampled = sampler.sample(logits, fed), True
         tokens.append(following)
         if following == BOS:
             records.append(StepRecord(pos, following, sampled, margin, b""))
@@ -106,26 +136,31 @@ def _generate_llama2c(model: Model, transformer: Transformer, prompt: bytes | st
 
 
 def _generate_bpe(model: Model, bpe: BPE, transformer: Transformer, prompt: bytes | str, sampler: Sampler,
-                  steps: int) -> tuple[list[StepRecord], list[int]]:
+                  limits: _Limits) -> tuple[list[StepRecord], list[int]]:
     """``ppcllm_run_bpe`` + ``ppcllm_continue``: ``steps`` printed tokens in all (the prompt's
-    included, BOS not), the last sampled one never forwarded."""
+    included, BOS not), or the whole prompt and ``n_predict`` new ones; the last sampled one
+    never forwarded."""
     tokens = tokenizer_bpe.encode(model.tokenizer, bpe, prompt)
     shown = len(tokens) - (1 if bpe.add_bos and tokens else 0)
     if not tokens:
         tokens = [bpe.bos_id]
+    _check_fits(len(tokens), limits)
+    steps = len(tokens) if limits.n_predict is not None else limits.steps
     first = len(tokens) - shown
     records = [StepRecord(i, tokens[i], False, math.inf, tokenizer_bpe.decode(model.tokenizer, bpe, tokens[i]))
                for i in range(first, min(len(tokens), steps))]
-    if shown >= steps:
+    if limits.n_predict is None and shown >= steps:
         return records, tokens
-    limit = steps - (1 if shown == len(tokens) else 0)
+    limit = (limits.positions(len(tokens)) if limits.n_predict is not None
+             else steps - (1 if shown == len(tokens) else 0))
     logits = np.zeros(0, dtype=np.float32)
     for pos, token in enumerate(tokens):
         logits = transformer.forward(token, pos)
+    fed = list(tokens)
     stops = tokenizer_bpe.vocab(model.tokenizer, bpe).stops
     pos = len(tokens)
     while True:
-        following, margin = sampler.sample(logits)
+        following, margin = sampler.sample(logits, fed)
         tokens.append(following)
         if following in stops:
             records.append(StepRecord(pos, following, True, margin, b""))
@@ -135,4 +170,5 @@ def _generate_bpe(model: Model, bpe: BPE, transformer: Transformer, prompt: byte
         if pos >= limit:
             return records, tokens
         logits = transformer.forward(following, pos)
+        fed.append(following)
         pos += 1
