@@ -117,7 +117,9 @@ static ppcllm_status harness_open(ppcllm_model **out, const unsigned char *data,
     return st;
 }
 
-/* The options of every harness run: temperature (0: greedy; else top-p 0.9), seed 42, steps. */
+/* The options of every harness run: temperature (0: greedy; else top-p 0.9), seed 42, steps,
+ * and every other stage of the sampling chain on (top-k 3, min-p 0.05, a repeat penalty over
+ * the whole context), so the sanitizers see all of it, NaN logits of damaged weights included. */
 static ppcllm_options harness_options(float temperature, int steps)
 {
     ppcllm_options opt;
@@ -126,6 +128,10 @@ static ppcllm_options harness_options(float temperature, int steps)
     opt.topp = 0.9f;
     opt.seed = 42;
     opt.steps = steps;
+    opt.top_k = 3;
+    opt.min_p = 0.05f;
+    opt.repeat_penalty = 1.1f;
+    opt.repeat_last_n = -1;
     return opt;
 }
 
