@@ -17,6 +17,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import termios
@@ -71,16 +72,17 @@ class Terminal:
     def send(self, keys: bytes) -> None:
         os.write(self.master, keys)
 
-    def _read(self, timeout: float) -> bool:
+    def _read(self, timeout: float) -> int | None:
+        """Bytes read within timeout: their count, None when none came, 0 at the end."""
         ready, _, _ = select.select([self.master], [], [], timeout)
         if not ready:
-            return True
+            return None
         try:
             chunk = os.read(self.master, 65536)
         except OSError:  # EIO: the program has gone and closed the terminal
             chunk = b""
         self.out.extend(chunk)
-        return bool(chunk)
+        return len(chunk)
 
     def expect(self, pattern: bytes | re.Pattern[bytes], timeout: float = WAIT) -> re.Match[bytes]:
         """Wait for pattern in the output after the mark; the mark moves past it."""
@@ -91,7 +93,7 @@ class Terminal:
             if found:
                 self.mark = found.end()
                 return found
-            if time.monotonic() > end or not self._read(min(0.1, max(0.0, end - time.monotonic()))):
+            if time.monotonic() > end or self._read(min(0.1, max(0.0, end - time.monotonic()))) == 0:
                 found = regex.search(self.out, self.mark)
                 assert found, f"no {regex.pattern!r} in {bytes(self.out[self.mark:])[-2000:]!r}"
                 self.mark = found.end()
@@ -101,15 +103,18 @@ class Terminal:
         """Wait until more than count bytes follow the mark."""
         end = time.monotonic() + timeout
         while len(self.out) - self.mark <= count:
-            assert time.monotonic() < end and self._read(0.1), bytes(self.out[self.mark:])
+            assert time.monotonic() < end and self._read(0.1) != 0, bytes(self.out[self.mark:])
 
     def exit_status(self, timeout: float = WAIT) -> int:
+        """The program's exit status (it must end within timeout), after what it left on the terminal."""
         end = time.monotonic() + timeout
         while self.proc.poll() is None and time.monotonic() < end:
             self._read(0.05)
-        while self._read(0.05) and self.out:  # what is left on the terminal
+        code = self.proc.wait(timeout=1)
+        end = time.monotonic() + 5
+        while time.monotonic() < end and self._read(0.05):
             pass
-        return self.proc.wait(timeout=1)
+        return code
 
     def stop_the_reply(self) -> None:
         """Hold the output (Ctrl-S: the engine blocks on its next piece), then Ctrl-C, then Ctrl-Q
@@ -130,8 +135,8 @@ def terminal(argv: list[str | bytes], env: dict[str, str] | None = None) -> Iter
     try:
         yield term
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # a failed test: end the program's whole group (run-qemu's engine too)
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
         os.close(master)
 

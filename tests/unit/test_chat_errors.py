@@ -69,7 +69,7 @@ def test_run_interactive_leaves_ctrl_c_to_the_child(monkeypatch: pytest.MonkeyPa
     def fake_command_for(target: Any, binary: Path, args: list[str | bytes]) -> list[str | bytes]:
         return [str(binary), *args]
 
-    monkeypatch.setattr(emulate.subprocess, "run", fake_run)
+    monkeypatch.setattr(subprocess, "run", fake_run)  # the module toolkit.emulate calls
     monkeypatch.setattr(emulate, "command_for", fake_command_for)
     monkeypatch.setattr(emulate, "echo", lambda argv: None)
     old = signal.signal(signal.SIGINT, previous)
