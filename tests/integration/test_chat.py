@@ -230,3 +230,16 @@ def test_a_turn_that_does_not_fit_is_exit_9(gguf: Path, cache: Path) -> None:
     assert "error: the conversation has filled the context (0 of 2 positions)" in stderr
     assert "(this model has 8192)" in stderr  # the model's own context, not the run's
     assert "hint: allow more positions with --ctx N" in stderr and "Traceback" not in stderr
+
+
+def test_a_full_context_on_a_terminal_is_exit_9(gguf: Path, cache: Path) -> None:
+    """The same in a conversation: the engine's line on the terminal, then run-qemu's with the hint."""
+    env = dict(os.environ, PPC_LLM_CACHE=str(cache))
+    argv: list[str | bytes] = [sys.executable, "-m", "toolkit", "run-qemu", "--target", "host", "--chat", "-c",
+                               str(gguf), "-t", "0", "--ctx", "40"]
+    for term in terminal(argv, env):
+        term.expect(b"> ", timeout=120)
+        term.send(b"hello\n")  # the template and the message alone are more than 40 positions
+        term.expect(b"error: the conversation has filled the context (0 of 40 positions)")
+        assert term.exit_status() == 9
+        assert b"hint: allow more positions with --ctx N" in term.out and b"Traceback" not in term.out
