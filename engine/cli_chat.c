@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #if defined(__unix__) || defined(__APPLE__)
-#include <unistd.h> /* isatty */
+#include <fcntl.h>
+#include <sys/select.h>
+#include <unistd.h> /* isatty, pipe, read */
 #define PPCLLM_POSIX 1
 #else
 #define PPCLLM_POSIX 0
@@ -27,14 +29,30 @@ static int stdin_is_terminal(void)
 #endif
 }
 
-/* Ctrl-C in a conversation: the handler only sets the flag; the abort hook stops the reply at
- * the next position and the prompt's read returns (no SA_RESTART). */
+/* Ctrl-C in a conversation: the handler sets the flag and writes a byte to the wake-up pipe;
+ * the abort hook stops the reply at the next position, and the prompt waits in select() on stdin
+ * and that pipe, so a Ctrl-C that comes just before the wait is not lost (the self-pipe scheme:
+ * unlike a blocked mask and pselect(), it holds whichever thread the signal is delivered to). */
 static volatile sig_atomic_t interrupted;
+#if PPCLLM_POSIX
+static volatile sig_atomic_t wake_pipe[2] = {-1, -1}; /* read end, write end; -1: none */
+#endif
 
 static void on_interrupt(int sig)
 {
+#if PPCLLM_POSIX
+    int saved = errno;
     (void)sig;
     interrupted = 1;
+    if (wake_pipe[1] >= 0) {
+        ssize_t w = write(wake_pipe[1], "!", 1); /* non-blocking: a full pipe already wakes */
+        (void)w;
+    }
+    errno = saved;
+#else
+    (void)sig;
+    interrupted = 1;
+#endif
 }
 
 static int abort_requested(void *ud)
@@ -43,10 +61,52 @@ static int abort_requested(void *ud)
     return interrupted != 0;
 }
 
+#if PPCLLM_POSIX
+static int set_flags(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl != -1 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != -1 && fcntl(fd, F_SETFD, FD_CLOEXEC) != -1;
+}
+
+static void open_wake_pipe(void)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        return; /* no pipe: select() still returns on EINTR, only the narrow race is left */
+    }
+    if (!set_flags(fds[0]) || !set_flags(fds[1])) {
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
+    wake_pipe[0] = fds[0];
+    wake_pipe[1] = fds[1];
+}
+
+static void drain_wake_pipe(void)
+{
+    char sink[64];
+    if (wake_pipe[0] >= 0) {
+        while (read(wake_pipe[0], sink, sizeof sink) > 0) {
+        }
+    }
+}
+#endif
+
+/* The Ctrl-C seen (during a reply or at the prompt) is dealt with: the flag and the pipe clear. */
+static void clear_interrupt(void)
+{
+    interrupted = 0;
+#if PPCLLM_POSIX
+    drain_wake_pipe();
+#endif
+}
+
 static void catch_interrupts(void)
 {
 #if PPCLLM_POSIX
     struct sigaction sa;
+    open_wake_pipe();
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_interrupt;
     sigemptyset(&sa.sa_mask);
@@ -54,6 +114,18 @@ static void catch_interrupts(void)
     sigaction(SIGINT, &sa, NULL);
 #else
     signal(SIGINT, on_interrupt);
+#endif
+}
+
+static void release_interrupts(void)
+{
+#if PPCLLM_POSIX
+    int r = wake_pipe[0], w = wake_pipe[1];
+    wake_pipe[1] = wake_pipe[0] = -1; /* before closing: the handler may still run */
+    if (r >= 0) {
+        close(r);
+        close(w);
+    }
 #endif
 }
 
@@ -105,6 +177,89 @@ int read_text(FILE *f, text_buf *b, int line, long limit)
     }
 }
 
+#if PPCLLM_POSIX
+/* The terminal's bytes read past the last line (a pasted block holds several lines). */
+static struct {
+    char data[4096];
+    size_t start, end;
+} pending;
+
+/* Wait until stdin has bytes (1) or Ctrl-C came (0), before or during the wait. */
+static int wait_for_input(void)
+{
+    for (;;) {
+        fd_set fds;
+        int top = wake_pipe[0] > STDIN_FILENO ? wake_pipe[0] : STDIN_FILENO;
+        if (interrupted) {
+            return 0;
+        }
+        FD_ZERO(&fds);
+        FD_SET(STDIN_FILENO, &fds);
+        if (wake_pipe[0] >= 0) {
+            FD_SET(wake_pipe[0], &fds);
+        }
+        if (select(top + 1, &fds, NULL, NULL, NULL) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return 1; /* let read() report it */
+        }
+        if (interrupted) {
+            return 0;
+        }
+        if (wake_pipe[0] >= 0 && FD_ISSET(wake_pipe[0], &fds)) {
+            drain_wake_pipe(); /* a byte left from a Ctrl-C already dealt with */
+        }
+        if (FD_ISSET(STDIN_FILENO, &fds)) {
+            return 1;
+        }
+    }
+}
+
+/* One line of the conversation from the terminal (file descriptor 0, never stdio's buffer, so
+ * that the wait sees every byte): as read_text(stdin, b, 1, limit), READ_INTERRUPTED on Ctrl-C. */
+static int read_message(text_buf *b, long limit)
+{
+    b->len = 0;
+    if (!buf_push(b, 0)) {
+        return READ_NOMEM;
+    }
+    b->len = 0;
+    for (;;) {
+        ssize_t n;
+        while (pending.start < pending.end) {
+            char c = pending.data[pending.start++];
+            if (c == '\n') {
+                return READ_OK;
+            }
+            if ((long)b->len >= limit) {
+                return READ_TOO_LONG;
+            }
+            if (!buf_push(b, (unsigned char)c)) {
+                return READ_NOMEM;
+            }
+        }
+        if (!wait_for_input()) {
+            return READ_INTERRUPTED;
+        }
+        n = read(STDIN_FILENO, pending.data, sizeof pending.data);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+            continue;
+        }
+        if (n <= 0) { /* the end (Ctrl-D), or the terminal is gone */
+            return b->len == 0 ? READ_EOF : READ_OK;
+        }
+        pending.start = 0;
+        pending.end = (size_t)n;
+    }
+}
+#else
+static int read_message(text_buf *b, long limit)
+{
+    return read_text(stdin, b, 1, limit);
+}
+#endif
+
 /* The text has a NUL byte (the C string would end early): one line, and 1 */
 static int has_nul(const text_buf *b, const char *what)
 {
@@ -154,10 +309,8 @@ static void print_reply_stats(ppcllm_model *m, const ppcllm_chat *chat, const ru
 
 static void print_context_full(ppcllm_model *m, const ppcllm_chat *chat)
 {
-    ppcllm_info info;
-    ppcllm_get_info(m, &info);
     fprintf(stderr, "error: the conversation has filled the context (%d of %d positions): start a new one, or "
-            "allow more with -c (this model has %d)\n", chat->pos, ppcllm_get_context(m), info.seq_len);
+            "allow more with -c (this model has %d)\n", chat->pos, ppcllm_get_context(m), ppcllm_get_model_context(m));
 }
 
 /* One turn. EXIT_SUCCESS: the reply ended (or Ctrl-C stopped it); EXIT_CONTEXT; EXIT_FAILURE. */
@@ -165,6 +318,7 @@ static int chat_turn(ppcllm_model *m, ppcllm_chat *chat, const cli_args *args, c
 {
     ppcllm_error err;
     ppcllm_status st;
+    int stopped;
     stats->start = 0;
     st = ppcllm_chat_turn(m, chat, args->system, user, &args->opt, print_piece, stats, &err);
     if (chat->reply_tokens > 0) {
@@ -178,8 +332,9 @@ static int chat_turn(ppcllm_model *m, ppcllm_chat *chat, const cli_args *args, c
         print_context_full(m, chat);
         return EXIT_CONTEXT;
     }
-    if (st == PPCLLM_ERR_STOPPED && interrupted) {
-        interrupted = 0;
+    stopped = interrupted != 0;
+    clear_interrupt(); /* a Ctrl-C during the reply is for the reply, even one that just ended */
+    if (st == PPCLLM_ERR_STOPPED && stopped) {
         fprintf(stderr, "[reply stopped]\n");
         print_reply_stats(m, chat, stats);
         return EXIT_SUCCESS;
@@ -208,7 +363,7 @@ static int run_conversation(ppcllm_model *m, ppcllm_chat *chat, cli_args *args, 
         int r;
         fprintf(stderr, "> ");
         fflush(stderr);
-        r = read_text(stdin, &line, 1, MAX_PROMPT_FILE);
+        r = read_message(&line, MAX_PROMPT_FILE);
         if (r == READ_EOF) {
             fprintf(stderr, "\n");
             break;
@@ -235,6 +390,7 @@ static int run_conversation(ppcllm_model *m, ppcllm_chat *chat, cli_args *args, 
             break;
         }
     }
+    release_interrupts();
     free(line.text);
     return status;
 }

@@ -51,6 +51,11 @@ int ppcllm_get_context(const ppcllm_model *m)
     return m->cfg.dims.seq_len;
 }
 
+int ppcllm_get_model_context(const ppcllm_model *m)
+{
+    return m->cfg.file_seq_len;
+}
+
 ppcllm_status ppcllm_set_threads(ppcllm_model *m, int threads, ppcllm_error *err)
 {
     ppcllm_pool *pool = NULL;

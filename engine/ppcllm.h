@@ -130,10 +130,13 @@ ppcllm_status ppcllm_encode_text(ppcllm_model *m, const char *text, int *tokens,
 ppcllm_status ppcllm_set_context(ppcllm_model *m, int ctx, ppcllm_error *err);
 /* The positions the KV cache holds (the context in use). */
 int ppcllm_get_context(const ppcllm_model *m);
+/* The model's own context (its file's positions): the most ppcllm_set_context keeps. */
+int ppcllm_get_model_context(const ppcllm_model *m);
 /* Split every matrix product over `threads` threads (1 .. 64; more than 1 only in builds with
  * thread support). Opening a model starts the target's default number. */
 ppcllm_status ppcllm_set_threads(ppcllm_model *m, int threads, ppcllm_error *err);
 int ppcllm_get_threads(const ppcllm_model *m);
+/* The model's dimensions; seq_len is the context in use (ppcllm_get_context), not the file's. */
 void ppcllm_get_info(const ppcllm_model *m, ppcllm_info *info);
 /* The matrix kernels this model runs with ("scalar" or "altivec"). */
 const char *ppcllm_kernel_name(const ppcllm_model *m);

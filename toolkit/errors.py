@@ -15,6 +15,7 @@ them.
     6     run failure: the program under QEMU (or natively) failed
     7     verification failure: output differs from the reference
     8     timed out: the program ran past --timeout and was stopped (what it printed stays printed)
+    9     the context is full: a chat turn (or a prompt) no longer fits the run's context (--ctx)
     130   interrupted (Ctrl-C)
 """
 
@@ -80,6 +81,13 @@ class RunTimeoutError(RunError):
     exit_code = 8
 
 
+class ContextFullError(RunError):
+    """A run failure of its own kind: the engine's context (``--ctx``) is full (the engine's
+    exit 3), a chat turn or a prompt that no longer fits; the hint says how to allow more."""
+
+    exit_code = 9
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "internal error (a bug: please report it)",
@@ -91,5 +99,6 @@ EXIT_CODES: dict[int, str] = {
     6: "run failure: the program failed",
     7: "verification failure: output differs from the reference",
     8: "timed out: the program ran past --timeout and was stopped",
+    9: "the context is full: a chat turn (or a prompt) no longer fits the run's context (--ctx)",
     130: "interrupted",
 }

@@ -25,7 +25,7 @@ from pathlib import Path
 from . import format as fmt
 from . import cache as cache_mod
 from .emulate import Emulator, EngineArgs, UserMode
-from .errors import InputError, RunError, UsageError
+from .errors import ContextFullError, InputError, RunError, UsageError
 from .fsutil import sha256_bytes
 from .limits import LIMITS
 from .models import Model, gguf
@@ -271,7 +271,25 @@ def emulator_for(target: Target, system: bool, cache: Path) -> Emulator:
     return SystemMode(target, cache)
 
 
-def program_failure(name: str, target: Target, returncode: int, stderr: bytes) -> RunError:
+ENGINE_USAGE, ENGINE_CONTEXT_FULL = 2, 3  # the engine's exit codes (engine/cli.h)
+CONTEXT_HINT = "allow more positions with --ctx N (the model's own context is the most)"
+
+
+def program_failure(name: str, target: Target, returncode: int, stderr: bytes) -> RunError | UsageError:
+    """The error for a program's failed run, from its exit status and the last line it wrote on
+    stderr (b"" when that went to the terminal): the engine's exit 3 is ContextFullError, its
+    exit 2 a UsageError, anything else a RunError."""
     lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
-    last = lines[-1].strip() if lines else "no message"
-    return RunError(f"{name} failed on {target.name} (exit status {returncode}): {last}")
+    last = lines[-1].strip() if lines else None
+    if returncode == ENGINE_CONTEXT_FULL:
+        return ContextFullError(_engine_says(last, "the context is full"), CONTEXT_HINT)
+    if returncode == ENGINE_USAGE:
+        return UsageError(_engine_says(last, f"{name} refused its command line on {target.name}"))
+    return RunError(f"{name} failed on {target.name} (exit status {returncode}): {last or 'no message'}")
+
+
+def _engine_says(line: str | None, default: str) -> str:
+    """The engine's own line, without its "error: " (the CLI adds its own)."""
+    if line is None:
+        return default
+    return line[len("error: "):] if line.startswith("error: ") else line

@@ -10,9 +10,14 @@ program (the kernel tests, a raw argv)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Protocol
 
 from ..cmd import echo, require_tool
@@ -98,10 +103,32 @@ def run_user(target: Target, binary: Path, args: list[str | bytes], timeout: flo
 
 
 def run_interactive(target: Target, binary: Path, args: list[str | bytes]) -> int:
-    """Run ``binary`` for ``target`` with this terminal as its stdin, stdout and stderr (a chat)."""
+    """Run ``binary`` for ``target`` with this terminal as its stdin, stdout and stderr (a chat).
+    The terminal's Ctrl-C reaches the whole foreground group; while the program runs, this
+    process ignores it (a do-nothing handler, the previous one restored after), so that only the
+    program acts on it: a reply stopped, or the conversation ended (its exit 130)."""
     argv = command_for(target, binary, args)
     echo([a if isinstance(a, str) else a.decode("utf-8", "backslashreplace") for a in argv])
-    return subprocess.run(argv, check=False).returncode
+    with _sigint_to_child():
+        return subprocess.run(argv, check=False).returncode
+
+
+@contextmanager
+def _sigint_to_child() -> Iterator[None]:
+    """SIGINT does nothing here for the duration (a handler, not SIG_IGN: the child's SIGINT
+    stays at its default, as a handler is reset across exec and an ignored signal is not)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (a test's worker thread, say)
+        return
+    previous = signal.signal(signal.SIGINT, _ignore_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+
+
+def _ignore_interrupt(signum: int, frame: FrameType | None) -> None:
+    del signum, frame
 
 
 __all__ = ["Emulator", "EngineArgs", "GuestFigures", "RunResult", "Sink", "StdoutClosed", "UserMode", "command_for",
