@@ -15,7 +15,8 @@ APT_PACKAGES=(gcc gcc-powerpc-linux-gnu libc6-dev-powerpc-cross binutils-powerpc
               qemu-system-ppc seabios linux-source-6.1 flex bison bc xz-utils
               libclang-rt-14-dev libfuzzer-14-dev
               gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-mips-linux-gnu libc6-dev-mips-cross
-              gcc-sparc64-linux-gnu libc6-dev-sparc64-cross)
+              gcc-sparc64-linux-gnu libc6-dev-sparc64-cross
+              cmake ninja-build g++)  # llama.cpp, the reference (toolkit/llamacpp)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
