@@ -54,8 +54,8 @@ def test_llamaref_output_is_read_as_ids_and_steps(monkeypatch: pytest.MonkeyPatc
     ref = llamacpp.LlamaRef(tmp_path / "llamaref")
     monkeypatch.setattr(subprocess, "run", _answer(b"1 2 3\n\n42\n"))
     assert ref.tokenize(tmp_path / "m.gguf", ["abc", "", "x"]) == [[1, 2, 3], [], [42]]
-    monkeypatch.setattr(subprocess, "run", _answer(b"28 4.1 0\n2 0.01 1\n"))
-    assert ref.generate(tmp_path / "m.gguf", [1], 2) == [llamacpp.Step(28, 4.1, False), llamacpp.Step(2, 0.01, True)]
+    monkeypatch.setattr(subprocess, "run", _answer(b"28 4.1 0 0\n2 0.01 1 0.5\n"))
+    assert ref.generate(tmp_path / "m.gguf", [1], 2) == [llamacpp.Step(28, 4.1, False), llamacpp.Step(2, 0.01, True, 0.5)]
     monkeypatch.setattr(subprocess, "run", _answer(b"", 1))
     with pytest.raises(InputError, match="boom"):
         ref.quantize(tmp_path / "a", tmp_path / "b", "Q8_0")

@@ -113,11 +113,14 @@ def _key() -> str:
 
 @dataclass(frozen=True)
 class Step:
-    """One greedy step of llama.cpp: the token, its top-1 minus top-2 logit, whether it ends."""
+    """One step of llama.cpp: its greedy token, that token's lead over the second (top-1 minus
+    top-2 logit), whether it ends generation, and how far the token fed instead (``forced``)
+    was below it (0 when nothing was forced)."""
 
     token: int
     margin: float
     eog: bool
+    gap: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -139,11 +142,14 @@ class LlamaRef:
         lines = out.decode().split("\n")[:len(texts)]
         return [[int(v) for v in line.split()] for line in lines]
 
-    def generate(self, model: Path, prompt: list[int], steps: int, timeout: float = 900) -> list[Step]:
-        """Greedy generation from the prompt's ids, 1 thread, f32 KV cache, no flash attention."""
-        out = self._call(["generate", str(model), str(steps)], " ".join(map(str, prompt)).encode(), timeout)
+    def generate(self, model: Path, prompt: list[int], steps: int, forced: list[int] | None = None,
+                 timeout: float = 900) -> list[Step]:
+        """Greedy generation from the prompt's ids, 1 thread, f32 KV cache, no flash attention;
+        with ``forced``, those ids are fed instead of llama.cpp's own choices (teacher forcing)."""
+        stdin = " ".join(map(str, prompt)) + ("" if forced is None else " | " + " ".join(map(str, forced)))
+        out = self._call(["generate", str(model), str(steps)], stdin.encode(), timeout)
         rows = [line.split() for line in out.decode().splitlines()]
-        return [Step(int(t), float(m), e == "1") for t, m, e in rows]
+        return [Step(int(t), float(m), e == "1", float(g)) for t, m, e, g in rows]
 
     def quantize(self, source: Path, dest: Path, mix: str) -> None:
         """llama.cpp's quantizer into ``mix`` (Q8_0, Q4_K_M, ...); a quantized source is requantized

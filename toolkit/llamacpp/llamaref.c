@@ -5,8 +5,11 @@
  *   llamaref tokenize MODEL ADD_SPECIAL PARSE_SPECIAL < texts   texts separated by NUL bytes;
  *                                                              one line of ids per text
  *   llamaref generate MODEL N < ids                            greedy from the prompt's ids (one
- *                                                              line); per step "id margin eog",
- *                                                              margin = top-1 minus top-2 logit
+ *                                                              line); per step "id margin eog gap",
+ *                                                              margin = top-1 minus top-2 logit;
+ *                                                              "ids | forced ids": the steps feed
+ *                                                              the forced ids instead, and gap is
+ *                                                              top-1 minus the forced id's logit
  *   llamaref quantize IN OUT TYPE                              llama.cpp's own quantizer
  *                                                              (TYPE: Q8_0, Q4_K_M, ...)
  * Exit status: 0, 1 (the model or a file failed), 2 (usage). */
@@ -122,27 +125,54 @@ static float margin_of(const float *logits, int n, int *best)
     return logits[b] - second;
 }
 
+/* Space-separated ids from p into ids (up to a '|' or the end); the count. */
+static int read_ids(const char *p, const char **rest, llama_token *ids)
+{
+    int n = 0;
+    char *end;
+    for (;;) {
+        long v = strtol(p, &end, 10);
+        if (end == p) {
+            break;
+        }
+        ids[n++] = (llama_token)v;
+        p = end;
+    }
+    while (*p == ' ' || *p == '\n') {
+        p++;
+    }
+    *rest = *p == '|' ? p + 1 : NULL;
+    return n;
+}
+
 static int cmd_generate(const char *path, int steps)
 {
     struct llama_model *model = open_model(path);
     struct llama_context_params cp = llama_context_default_params();
     struct llama_context *ctx;
     const struct llama_vocab *vocab;
-    llama_token *ids;
+    llama_token *ids, *forced;
     size_t len;
-    char *text, *p, *end;
-    int n = 0, i, rc = 0;
+    char *text;
+    const char *rest = NULL;
+    int n = 0, n_forced = 0, i, rc = 0;
     if (model == NULL) {
         return 1;
     }
     text = slurp(&len);
     ids = malloc((len / 2 + 2) * sizeof *ids);
-    for (p = text; text != NULL && ids != NULL; p = end) {
-        long v = strtol(p, &end, 10);
-        if (end == p) {
-            break;
-        }
-        ids[n++] = (llama_token)v;
+    forced = malloc((len / 2 + 2) * sizeof *forced);
+    if (text == NULL || ids == NULL || forced == NULL) {
+        free(text);
+        free(ids);
+        free(forced);
+        llama_model_free(model);
+        return 1;
+    }
+    n = read_ids(text, &rest, ids);
+    if (rest != NULL) {
+        n_forced = read_ids(rest, &rest, forced);
+        steps = n_forced < steps ? n_forced : steps;
     }
     vocab = llama_model_get_vocab(model);
     cp.n_ctx = (unsigned)(n + steps + 8);
@@ -156,9 +186,12 @@ static int cmd_generate(const char *path, int steps)
         rc = 1;
     }
     for (i = 0; rc == 0 && i < steps; i++) {
-        int next;
-        float margin = margin_of(llama_get_logits_ith(ctx, -1), llama_vocab_n_tokens(vocab), &next);
-        printf("%d %.6g %d\n", next, margin, llama_vocab_is_eog(vocab, next) ? 1 : 0);
+        int best;
+        const float *logits = llama_get_logits_ith(ctx, -1);
+        float margin = margin_of(logits, llama_vocab_n_tokens(vocab), &best);
+        llama_token next = n_forced > 0 ? forced[i] : best;
+        printf("%d %.6g %d %.6g\n", best, margin, llama_vocab_is_eog(vocab, best) ? 1 : 0,
+               logits[best] - logits[next]);
         fflush(stdout);
         if (i + 1 < steps && llama_decode(ctx, llama_batch_get_one(&next, 1)) != 0) {
             rc = 1;
@@ -168,6 +201,7 @@ static int cmd_generate(const char *path, int steps)
         llama_free(ctx);
     }
     free(ids);
+    free(forced);
     free(text);
     llama_model_free(model);
     return rc;

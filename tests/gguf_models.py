@@ -1,0 +1,116 @@
+"""Random-weight GGUF models of real shapes with a real vocabulary, for comparing the engine with
+llama.cpp (tests/integration/test_llamacpp.py): written as F32 with the ``gguf`` package's
+GGUFWriter, then quantized into each mix by llama.cpp's own quantizer (toolkit/llamacpp).
+
+The vocabulary, merges, special tokens and chat template are SmolLM2's (read from its GGUF); the
+weights are random, scaled so that greedy choices are far from ties: an untied classifier with a
+large spread makes logits differ by whole units (llama.cpp's 8-bit activations cannot flip them),
+and the layers' gains make the next token depend on the context, not only on the last token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Shape", "SMOLLM2_WIDE", "write_llama"]
+
+_COPIED = ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
+           "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+           "tokenizer.ggml.padding_token_id", "tokenizer.ggml.add_bos_token", "tokenizer.chat_template")
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    dim: int
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    context: int = 512
+
+
+# SmolLM2-135M's widths (576: rows that are no multiple of 256, so llama.cpp's K mixes fall back to
+# Q5_0 / Q8_0 there) in 2 layers
+SMOLLM2_WIDE = Shape("smollm2-576x2", 576, 1536, 2, 9, 3)
+
+
+def _vocabulary(source: Path) -> list[tuple[str, Any, Any]]:
+    """(key, gguf value type, value) of the tokenizer and chat metadata of ``source``."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(source, "r")
+    out = []
+    for key in _COPIED:
+        field = reader.fields.get(key)
+        if field is not None:
+            out.append((key, field.types[0], field.contents()))
+    return out
+
+
+def _add(writer: Any, key: str, vtype: Any, value: Any) -> None:
+    from gguf import GGUFValueType as V
+
+    if vtype == V.ARRAY:
+        writer.add_array(key, value)
+    elif vtype == V.STRING:
+        writer.add_string(key, value)
+    elif vtype == V.BOOL:
+        writer.add_bool(key, value)
+    else:
+        writer.add_uint32(key, int(value))
+
+
+def _tensors(shape: Shape, vocab: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    head = shape.dim // shape.heads
+    kv = shape.kv_heads * head
+
+    def matrix(rows: int, cols: int, gain: float = 1.0) -> np.ndarray:
+        values: np.ndarray = (rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)).astype(np.float32)
+        return values
+
+    tensors = {"token_embd.weight": (rng.standard_normal((vocab, shape.dim)) * 1.0).astype(np.float32),
+               "output_norm.weight": np.ones(shape.dim, dtype=np.float32),
+               "output.weight": (rng.standard_normal((vocab, shape.dim)) * 0.4).astype(np.float32)}
+    for layer in range(shape.layers):
+        b = f"blk.{layer}."
+        tensors.update({
+            b + "attn_norm.weight": (1.0 + 0.1 * rng.standard_normal(shape.dim)).astype(np.float32),
+            b + "ffn_norm.weight": (1.0 + 0.1 * rng.standard_normal(shape.dim)).astype(np.float32),
+            b + "attn_q.weight": matrix(shape.dim, shape.dim), b + "attn_k.weight": matrix(kv, shape.dim),
+            b + "attn_v.weight": matrix(kv, shape.dim), b + "attn_output.weight": matrix(shape.dim, shape.dim),
+            b + "ffn_gate.weight": matrix(shape.hidden, shape.dim), b + "ffn_up.weight": matrix(shape.hidden, shape.dim),
+            b + "ffn_down.weight": matrix(shape.dim, shape.hidden)})
+    return tensors
+
+
+def write_llama(path: Path, shape: Shape, vocabulary_from: Path, seed: int = 0) -> Path:
+    """An F32 ``llama`` GGUF of ``shape`` with the vocabulary of the GGUF ``vocabulary_from``."""
+    from gguf import GGUFWriter
+
+    meta = _vocabulary(vocabulary_from)
+    vocab = len(next(value for key, _, value in meta if key == "tokenizer.ggml.tokens"))
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_string("general.name", shape.name)
+    for key, value in (("context_length", shape.context), ("embedding_length", shape.dim),
+                       ("feed_forward_length", shape.hidden), ("block_count", shape.layers),
+                       ("attention.head_count", shape.heads), ("attention.head_count_kv", shape.kv_heads),
+                       ("rope.dimension_count", shape.dim // shape.heads), ("vocab_size", vocab)):
+        writer.add_uint32(f"llama.{key}", value)
+    writer.add_float32("llama.rope.freq_base", 10000.0)
+    writer.add_float32("llama.attention.layer_norm_rms_epsilon", 1e-5)
+    writer.add_uint32("general.file_type", 0)
+    for key, vtype, value in meta:
+        _add(writer, key, vtype, value)
+    for name, data in _tensors(shape, vocab, seed).items():
+        writer.add_tensor(name, data)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
