@@ -350,11 +350,8 @@ def kernel(
 def _verify(model: Model, options: GenerateOptions, stdout: bytes, ctx: int | None) -> None:
     from . import reference
 
-    s = options.sampling
-    ref = reference.generate(model, options.prompt or b"", s.temperature, s.topp, s.seed,
-                             options.steps if options.steps is not None else 0, context=ctx,
-                             n_predict=options.n_predict, top_k=s.top_k, min_p=s.min_p,
-                             repeat_penalty=s.repeat_penalty, repeat_last_n=s.repeat_last_n)
+    ref = reference.generate_with(model, options.prompt or b"", options.sampling,
+                                  options.steps if options.steps is not None else 0, ctx, options.n_predict)
     outcome = reference.compare(ref, stdout)
     if not outcome.ok:
         raise VerifyError(outcome.message)

@@ -44,10 +44,8 @@ def _engine(build: Build, name: str, model: Path, options: GenerateOptions) -> b
 
 
 def _reference(model: Model, options: GenerateOptions) -> bytes:
-    s = options.sampling
-    return reference.generate(model, PROMPT, s.temperature, s.topp, s.seed, options.steps or 0,
-                              n_predict=options.n_predict, top_k=s.top_k, min_p=s.min_p,
-                              repeat_penalty=s.repeat_penalty, repeat_last_n=s.repeat_last_n).text
+    return reference.generate_with(model, PROMPT, options.sampling, options.steps or 0,
+                                   n_predict=options.n_predict).text
 
 
 @pytest.fixture(scope="module")

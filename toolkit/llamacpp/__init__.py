@@ -7,7 +7,6 @@ llama.cpp's own quantizer. Both the sdist and the build are cache entries (toolk
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from ..cache import obtain
 from ..errors import BuildError, InputError, ToolMissingError
-from ..fsutil import sha256_file
+from ..fsutil import sha256_bytes, sha256_file
 
 __all__ = ["SDIST", "SDIST_SHA256", "LlamaRef", "Step", "host_llamaref"]
 
@@ -105,10 +104,9 @@ def _build(folder: Path, tarball: Path) -> None:
 
 
 def _key() -> str:
-    digest = hashlib.sha256()
-    for part in (SDIST_SHA256, _source().read_bytes().hex(), " ".join(CMAKE_FLAGS), " ".join(STATIC_LIBS)):
-        digest.update(part.encode())
-    return digest.hexdigest()[:16]
+    """What the build is made from: the sdist, llamaref.c, the flags and the libraries linked."""
+    made_from = "\n".join((SDIST_SHA256, sha256_file(_source()), *CMAKE_FLAGS, *STATIC_LIBS))
+    return sha256_bytes(made_from.encode())[:16]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ bit-identical to those of the C program (built with ``-ffp-contract=off``) as of
 from __future__ import annotations
 
 from .compare import Comparison, compare
-from .generate import Generation, StepRecord, context_length, generate
+from .generate import Generation, StepRecord, context_length, generate, generate_with
 from .kernels import matmul, rmsnorm, rope_coefficients, rope_frequencies, softmax, swiglu
 from .libm import cosf, expf, powf, sinf
 from .sampler import Rng, Sampler, sample_argmax, sample_mult, sample_topp
@@ -39,6 +39,7 @@ __all__ = [
     "encode",
     "expf",
     "generate",
+    "generate_with",
     "matmul",
     "powf",
     "rmsnorm",

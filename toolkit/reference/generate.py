@@ -24,7 +24,7 @@ from .sampler import Sampler, sampler_for
 from .tokenizer_llama2c import BOS
 from .transformer import Transformer
 
-__all__ = ["Generation", "StepRecord", "context_length", "generate"]
+__all__ = ["Generation", "StepRecord", "context_length", "generate", "generate_with"]
 
 @dataclass(frozen=True)
 class StepRecord:
@@ -101,6 +101,14 @@ def generate(model: Model, prompt: bytes | str, temperature: float, topp: float,
         records, tokens = _generate_llama2c(model, transformer, prompt, sampler, limits)
     text = b"".join(record.printed for record in records) + b"\n"
     return Generation(tokens, records, text)
+
+
+def generate_with(model: Model, prompt: bytes | str, sampling: Sampling, steps: int, context: int | None = None,
+                  n_predict: int | None = None) -> Generation:
+    """``generate`` with the chain's settings as one record (what ``--verify`` and the tests hold)."""
+    return generate(model, prompt, sampling.temperature, sampling.topp, sampling.seed, steps, context,
+                    n_predict=n_predict, top_k=sampling.top_k, min_p=sampling.min_p,
+                    repeat_penalty=sampling.repeat_penalty, repeat_last_n=sampling.repeat_last_n)
 
 
 def _check_fits(n_prompt: int, limits: _Limits) -> None:
