@@ -646,6 +646,7 @@ GGUF_WRITTEN_CASES: list[tuple[str, Callable[[Path], Path], str]] = [
     ("bos-outside-vocabulary", _written(drop=("tokenizer.ggml.bos_token_id",),
                                         extra={"tokenizer.ggml.bos_token_id": 100000}), "outside the vocabulary"),
     ("alignment-not-power-of-2", _written(extra={"general.alignment": 48}), "alignment"),
+    ("split-file-part", _written(extra={"split.no": 0, "split.count": 3}), "split into 3 GGUF files"),
     ("heads-not-dividing-dim", _written(drop=("llama.attention.head_count",),
                                         extra={"llama.attention.head_count": 5}), "n_heads 5"),
     ("context-zero", _written(drop=("llama.context_length",), extra={"llama.context_length": 0}), "seq_len = 0"),

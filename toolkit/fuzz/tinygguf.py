@@ -6,7 +6,7 @@ ChatML chat template. Written with the ``gguf`` package's GGUFWriter.
 
 Keyword overrides make the damaged variants the catalogue needs (``arch``, ``drop`` metadata
 keys, ``tokenizer_model``, ``pre``, extra ``merges``, ``tensor_types``, a ``missing`` tensor,
-``extra`` u32 metadata); header-level damage (magic, counts, lengths) is done on the bytes by the
+``extra`` u32 metadata, a data ``alignment``); header-level damage (magic, counts, lengths) is done on the bytes by the
 caller.
 """
 
@@ -53,7 +53,7 @@ def _vocabulary() -> tuple[list[str], list[int], list[str]]:
 def write(path: Path, *, arch: str = "llama", drop: tuple[str, ...] = (), tokenizer_model: str = "gpt2",
           pre: str = "smollm", extra_merges: tuple[str, ...] = (), tensor_types: dict[str, Any] | None = None,
           missing: str | None = None, chat: bool = True, extra: dict[str, int] | None = None,
-          seed: int = 0) -> Path:
+          alignment: int | None = None, seed: int = 0) -> Path:
     """Write the tiny GGUF model to ``path`` (see the module's doc for the overrides)."""
     from gguf import GGMLQuantizationType as T
     from gguf import GGUFWriter
@@ -63,6 +63,8 @@ def write(path: Path, *, arch: str = "llama", drop: tuple[str, ...] = (), tokeni
     tokens, types, merges = _vocabulary()
     vocab = len(tokens)
     writer = GGUFWriter(str(path), arch)
+    if alignment is not None:  # general.alignment, and the data really aligned to it
+        writer.add_custom_alignment(alignment)
     head = DIM // HEADS
     meta: list[tuple[str, str, Any]] = [
         ("general.name", "string", "tiny-test"),

@@ -32,6 +32,7 @@ MAX_ARRAY = 1 << 24          # elements of one metadata array
 MAX_STRING = 1 << 24         # bytes of one string
 # GGUF metadata value types: fixed sizes (None: string 8, array 9)
 SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+UNSIGNED_FORMATS = {0: "B", 2: "H", 4: "I", 10: "Q"}  # uint8/16/32/64 value types: struct codes
 F32, F16, Q4_0, Q4_1, Q8_0 = 0, 1, 2, 3, 8
 KEPT = {F32: "F32", F16: "F16", Q4_0: "Q4_0", Q4_1: "Q4_1", Q8_0: "Q8_0"}
 LAYER_TENSORS = {"attn_norm": "rms_att", "attn_q": "wq", "attn_k": "wk", "attn_v": "wv",
@@ -125,7 +126,7 @@ def check_structure(data: bytes, source: str) -> None:
     n_tensors, n_kv = cur.u64("tensor count"), cur.u64("metadata count")
     if n_tensors > MAX_COUNT or n_kv > MAX_COUNT:
         raise cur.fail(f"header claims {n_tensors} tensors and {n_kv} metadata entries")
-    alignment = 32
+    alignment, parts = 32, 1
     for _ in range(n_kv):
         key = cur.string("metadata key").decode("utf-8", "replace")
         vtype = cur.u32(f"type of {key}")
@@ -133,8 +134,15 @@ def check_structure(data: bytes, source: str) -> None:
         _skip_value(cur, vtype, key)
         if key == "general.alignment" and vtype == 4:
             alignment = int(struct.unpack_from("<I", data, start)[0])
+        elif key == "split.count" and vtype in UNSIGNED_FORMATS:
+            parts = int(struct.unpack_from("<" + UNSIGNED_FORMATS[vtype], data, start)[0])
     if alignment == 0 or alignment & (alignment - 1):
         raise cur.fail(f"alignment {alignment} is not a power of two")
+    if parts > 1:
+        raise InputError(f"{source}: this file is one part of a model split into {parts} GGUF files "
+                         "(split.count); ppc-llm converts a whole model from one file",
+                         "merge the parts first with llama.cpp's `llama-gguf-split --merge "
+                         "MODEL-00001-of-0000N.gguf MODEL.gguf`, then convert MODEL.gguf")
     spans: list[tuple[str, int, int]] = []
     names: set[str] = set()
     for _ in range(n_tensors):
