@@ -23,6 +23,18 @@ def bundled_model_paths() -> tuple[Path, Path]:
     return default_checkpoint(), default_tokenizer()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long tier (``@pytest.mark.long``: real models x mixes x targets, minutes each) runs only
+    when asked for by name (``-m long``, README "The long tier"); otherwise it is deselected, so
+    CI's plain ``pytest`` neither runs nor skips it."""
+    if "long" in (config.getoption("markexpr") or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("long") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("long")])
+        items[:] = kept
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print the bad-input catalogue's count and the fuzzing figures (CI's log keeps them)."""
     from tests.helpers import CATALOGUE, RELIABILITY_LINES

