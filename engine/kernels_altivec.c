@@ -326,4 +326,61 @@ void ppcllm_matvec_blk_altivec(float *out, const ppcllm_fvec *x, const unsigned 
     }
     vec_dss(0);
 }
+
+/* Kept GGUF blocks: the block is decoded by the scalar code (ppcllm_kq_decode, into a 16-aligned
+ * block), the exact integer sums isum = sum(u * q) come from vec_msum (q = 256 * hi + lo: a
+ * signed x unsigned and an unsigned x unsigned multiply-sum, 16 values per vector), and the float
+ * step is the shared ppcllm_kq_step: the same operations in the same order as the scalar kernel. */
+typedef union {
+    vector unsigned char v[16];
+    ppcllm_kq_block b;
+} ppcllm_kq_aligned;
+
+typedef union {
+    vector signed int v;
+    ppcllm_i32 i[4];
+} ppcllm_vi;
+
+static ppcllm_i32 ppcllm_kq_isum(const unsigned char *u, const signed char *hi, const unsigned char *lo, int n)
+{
+    vector signed int zero = vec_splat_s32(0), sh = zero;
+    vector unsigned int sl = (vector unsigned int)zero;
+    ppcllm_vi t;
+    int k;
+    for (k = 0; k < n; k += 16) {
+        vector unsigned char vu = vec_ld(0, u + k);
+        sh = vec_msum(vec_ld(0, hi + k), vu, sh);
+        sl = vec_msum(vec_ld(0, lo + k), vu, sl);
+    }
+    /* per lane: 256 * (at most 4 * 128 * 255) + 4 * 255 * 255 fits easily; vec_sums adds the lanes */
+    t.v = vec_sums(vec_add(vec_sl(sh, vec_splat_u32(8)), (vector signed int)sl), zero);
+    return t.i[3];
+}
+
+void ppcllm_matvec_kq_altivec(float *out, const ppcllm_fvec *x, const unsigned char *data, int rows, int cols,
+                              int r0, int r1, int dtype)
+{
+    const ppcllm_kq_format *f = ppcllm_kq_format_of((ppcllm_u32)dtype);
+    ppcllm_kq_aligned blk;
+    ppcllm_kq_row row;
+    int r, b, sb;
+    if (!ppcllm_aligned16(x->hi) || !ppcllm_aligned16(x->lo)) {
+        ppcllm_matvec_kq_scalar(out, x, data, rows, cols, r0, r1, dtype);
+        return;
+    }
+    for (r = r0; r < r1; r++) {
+        float acc = 0.0f;
+        ppcllm_kq_row_at(&row, f, data, rows, cols, r);
+        for (b = 0; b < cols / f->block; b++) {
+            ppcllm_kq_decode(&blk.b, f, &row, b);
+            for (sb = 0; sb < f->block / f->sub; sb++) {
+                int e0 = b * f->block + sb * f->sub;
+                ppcllm_i32 isum = ppcllm_kq_isum(blk.b.u + sb * f->sub, x->hi + e0, x->lo + e0, f->sub);
+                acc = ppcllm_kq_step(acc, isum, ppcllm_kq_qsum(x, e0, f->sub), f, blk.b.a[sb], blk.b.b[sb],
+                                     x->s[e0 / PPCLLM_GROUP]);
+            }
+        }
+        out[r - r0] = acc;
+    }
+}
 #endif /* PPCLLM_SIMD_ALTIVEC */

@@ -19,10 +19,10 @@ from enum import Enum
 import numpy as np
 
 from ..errors import InputError
-from ..quant import QuantTensor
+from ..quant import BlockTensor, LayerStack, QuantTensor
 from .bpe import BPE
 
-Tensor = np.ndarray | QuantTensor
+Tensor = np.ndarray | QuantTensor | BlockTensor | LayerStack
 
 
 @dataclass(frozen=True)
