@@ -127,6 +127,20 @@ class Model:
         return wq.kind if isinstance(wq, QuantTensor) else "f32"
 
     @property
+    def matrix_kinds(self) -> str:
+        """The matrices' types, e.g. 'q4_K+q6_K+q8_0' for a GGUF Q4_K_M file (what `convert` says)."""
+        from ..quant import tensor_kind
+
+        kinds: set[str] = set()
+        for name in ("tok_embeddings", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "wcls"):
+            t = self.tensors.get(name)
+            if isinstance(t, LayerStack):
+                kinds.update(t.kinds)
+            elif t is not None:
+                kinds.add(tensor_kind(t))
+        return "+".join(sorted(kinds))
+
+    @property
     def keeps_blocks(self) -> bool:
         """True when its matrices stay as they are (``--quant`` does not apply): blocks that
         multiply float32 activations are not re-made as the int8-activation kinds."""
