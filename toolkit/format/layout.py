@@ -14,7 +14,8 @@ Layout, every integer and float in the file's byte order (``endian``):
     64      4     shared classifier (0 or 1)
     68      4     rope theta (f32)
     72      4     rms norm epsilon (f32)
-    76      4     weight quantization of most matrices: a dtype code (0 f32, 2 q8_0, 3 q4_0, 5 q4_1)
+    76      4     weight quantization of most matrices: a dtype code (0 f32, 2 q8_0, 3 q4_0, 5 q4_1;
+                  0 when wq is kept GGUF blocks or stored per layer: the table says each type)
     80      4     tokenizer kind: 0 llama2.c (sentencepiece scores), 1 GPT-2 byte-level BPE
     84      4     flags: bit 0 float activations (block-quantized matrices multiply float32
                   activations, and may mix block kinds; else int8-quantized ones), bit 1 ChatML

@@ -2,9 +2,11 @@
 
 The ``gguf`` package reads the file, but it trusts every length and count it finds, so
 ``check_structure`` first walks the header, the metadata and the tensor table with bounds checks
-against the file's size. GGUF's quantization blocks are kept as they are (Q8_0, Q4_0, Q4_1;
-F16 and F32 matrices become f32, which is exact): codes and fp16 scales (and Q4_1's fp16 mins)
-move into ``QuantTensor``s, nothing is re-quantized. They multiply float32 activations (the
+against the file's size. GGUF's quantization blocks are kept as they are (F16, BF16 and F32
+matrices become f32, which is exact): Q8_0, Q4_0, Q4_1 codes and fp16 scales (and Q4_1's fp16
+mins) move into ``QuantTensor``s; Q5_0, Q5_1, Q2_K .. Q6_K, IQ4_NL and IQ4_XS blocks into
+``BlockTensor``s, byte for byte; nothing is re-quantized. A layer stack whose layers differ in
+type (llama.cpp's mixes: Q4_K_M gives some layers' ffn_down Q6_K) is a ``LayerStack``. They multiply float32 activations (the
 model's ``Activations.FLOAT32``), so ``--quant`` does not apply to them (``Model.keeps_blocks``).
 
 GGUF's llama Q and K matrices are stored permuted (by llama.cpp's converter) so that RoPE turns
