@@ -101,6 +101,8 @@ typedef struct ppcllm_kq_block {
     float b[16];
 } ppcllm_kq_block;
 void ppcllm_kq_decode(ppcllm_kq_block *out, const ppcllm_kq_format *f, const ppcllm_kq_row *row, int blk);
+/* only a and b, for the types whose codes a SIMD kernel unpacks itself (Q4_K, Q5_K, Q6_K); 0 for others */
+int ppcllm_kq_decode_factors(ppcllm_kq_block *out, const ppcllm_kq_format *f, const ppcllm_kq_row *row, int blk);
 /* out (cols) = row r of the matrix, dequantized: a * (float)(u - off) (+ b), gguf's values */
 void ppcllm_kq_dequantize_row(float *out, const unsigned char *data, int rows, int cols, int r, ppcllm_u32 dtype);
 

@@ -356,20 +356,12 @@ static void ppcllm_kq_decode_2bit(ppcllm_kq_block *o, const ppcllm_kq_format *f,
     }
 }
 
-/* Q4_K / Q5_K: value e = 64j + 32h + l is nibble h of qs[32j + l]; Q5_K's fifth bit is bit e / 32
- * of qh[l]; 8 scales and mins of 6 bits in 12 bytes */
-static void ppcllm_kq_decode_4bit(ppcllm_kq_block *o, const ppcllm_kq_format *f, const unsigned char *const *p)
+/* Q4_K / Q5_K's factors: 8 scales and mins of 6 bits in 12 bytes */
+static void ppcllm_kq_factors_4bit(ppcllm_kq_block *o, const ppcllm_kq_format *f, const unsigned char *const *p)
 {
-    int e, j, q5 = f->dtype == PPCLLM_DTYPE_Q5_K;
+    int j, q5 = f->dtype == PPCLLM_DTYPE_Q5_K;
     const unsigned char *s = p[q5 ? 2 : 1];
     float d = ppcllm_half_at(p[q5 ? 3 : 2]), dmin = ppcllm_half_at(p[q5 ? 4 : 3]);
-    for (e = 0; e < 256; e++) {
-        unsigned u = ((unsigned)p[0][32 * (e / 64) + e % 32] >> (4 * (e / 32 % 2))) & 15u;
-        if (q5) {
-            u |= (((unsigned)p[1][e % 32] >> (e / 32)) & 1u) << 4;
-        }
-        o->u[e] = (unsigned char)u;
-    }
     for (j = 0; j < 8; j++) {
         int sc = j < 4 ? (s[j] & 63) : ((s[j + 4] & 15) | (s[j - 4] >> 6) << 4);
         int mn = j < 4 ? (s[j + 4] & 63) : ((s[j + 4] >> 4) | (s[j] >> 6) << 4);
@@ -378,23 +370,45 @@ static void ppcllm_kq_decode_4bit(ppcllm_kq_block *o, const ppcllm_kq_format *f,
     }
 }
 
+/* Q6_K's factors: d times 16 signed scales */
+static void ppcllm_kq_factors_q6(ppcllm_kq_block *o, const unsigned char *const *p)
+{
+    float d = ppcllm_half_at(p[3]);
+    int sb;
+    for (sb = 0; sb < 16; sb++) {
+        o->a[sb] = d * (float)(signed char)p[2][sb];
+        o->b[sb] = 0.0f;
+    }
+}
+
+/* Q4_K / Q5_K: value e = 64j + 32h + l is nibble h of qs[32j + l]; Q5_K's fifth bit is bit e / 32
+ * of qh[l] */
+static void ppcllm_kq_decode_4bit(ppcllm_kq_block *o, const ppcllm_kq_format *f, const unsigned char *const *p)
+{
+    int e, q5 = f->dtype == PPCLLM_DTYPE_Q5_K;
+    for (e = 0; e < 256; e++) {
+        unsigned u = ((unsigned)p[0][32 * (e / 64) + e % 32] >> (4 * (e / 32 % 2))) & 15u;
+        if (q5) {
+            u |= (((unsigned)p[1][e % 32] >> (e / 32)) & 1u) << 4;
+        }
+        o->u[e] = (unsigned char)u;
+    }
+    ppcllm_kq_factors_4bit(o, f, p);
+}
+
 /* Q6_K: value e = 128n + 32k + l: nibble k / 2 of ql[64n + 32(k % 2) + l], high bits 2k.. of
  * qh[32n + l]; IQ4_XS: code book nibbles, 8 scales of 6 bits (scales_l nibbles, scales_h pairs) */
 static void ppcllm_kq_decode_6bit(ppcllm_kq_block *o, const ppcllm_kq_format *f, const unsigned char *const *p)
 {
     int e, sb;
     if (f->dtype == PPCLLM_DTYPE_Q6_K) {
-        float d = ppcllm_half_at(p[3]);
         for (e = 0; e < 256; e++) {
             int n = e / 128, k = e % 128 / 32, l = e % 32;
             unsigned lo = ((unsigned)p[0][64 * n + 32 * (k % 2) + l] >> (4 * (k / 2))) & 15u;
             unsigned hi = ((unsigned)p[1][32 * n + l] >> (2 * k)) & 3u;
             o->u[e] = (unsigned char)(lo | hi << 4);
         }
-        for (sb = 0; sb < 16; sb++) {
-            o->a[sb] = d * (float)(signed char)p[2][sb];
-            o->b[sb] = 0.0f;
-        }
+        ppcllm_kq_factors_q6(o, p);
         return;
     }
     {
@@ -413,13 +427,33 @@ static void ppcllm_kq_decode_6bit(ppcllm_kq_block *o, const ppcllm_kq_format *f,
     }
 }
 
-void ppcllm_kq_decode(ppcllm_kq_block *out, const ppcllm_kq_format *f, const ppcllm_kq_row *row, int blk)
+/* each field's bytes of block blk */
+static void ppcllm_kq_fields(const unsigned char **p, const ppcllm_kq_format *f, const ppcllm_kq_row *row, int blk)
 {
-    const unsigned char *p[PPCLLM_KQ_FIELDS];
     int k;
     for (k = 0; k < PPCLLM_KQ_FIELDS; k++) {
         p[k] = row->f[k] + (size_t)blk * (size_t)f->field_bytes[k];
     }
+}
+
+int ppcllm_kq_decode_factors(ppcllm_kq_block *out, const ppcllm_kq_format *f, const ppcllm_kq_row *row, int blk)
+{
+    const unsigned char *p[PPCLLM_KQ_FIELDS];
+    ppcllm_kq_fields(p, f, row, blk);
+    if (f->dtype == PPCLLM_DTYPE_Q4_K || f->dtype == PPCLLM_DTYPE_Q5_K) {
+        ppcllm_kq_factors_4bit(out, f, p);
+    } else if (f->dtype == PPCLLM_DTYPE_Q6_K) {
+        ppcllm_kq_factors_q6(out, p);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+void ppcllm_kq_decode(ppcllm_kq_block *out, const ppcllm_kq_format *f, const ppcllm_kq_row *row, int blk)
+{
+    const unsigned char *p[PPCLLM_KQ_FIELDS];
+    ppcllm_kq_fields(p, f, row, blk);
     if (f->block == 32) {
         ppcllm_kq_decode_32(out, f, p);
     } else if (f->dtype == PPCLLM_DTYPE_Q2_K || f->dtype == PPCLLM_DTYPE_Q3_K) {
