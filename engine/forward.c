@@ -56,8 +56,9 @@ ppcllm_status ppcllm_alloc_state(ppcllm_model *m, ppcllm_error *err)
         m->s.fx.qsum = (ppcllm_i32 *)ppcllm_calloc(a, (size_t)groups * 4, sizeof(ppcllm_i32));
         m->s.fx.corr8 = (ppcllm_i32 *)ppcllm_calloc(a, (size_t)groups * 4, sizeof(ppcllm_i32));
         m->s.fx.corr4 = (ppcllm_i32 *)ppcllm_calloc(a, (size_t)groups * 4, sizeof(ppcllm_i32));
+        m->s.fx.qsum16 = (ppcllm_i32 *)ppcllm_calloc(a, (size_t)groups * 2, sizeof(ppcllm_i32));
         if (m->s.fx.hi == NULL || m->s.fx.lo == NULL || m->s.fx.s == NULL || m->s.fx.qsum == NULL ||
-            m->s.fx.corr8 == NULL || m->s.fx.corr4 == NULL) {
+            m->s.fx.corr8 == NULL || m->s.fx.corr4 == NULL || m->s.fx.qsum16 == NULL) {
             return ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory allocating the run state", NULL);
         }
     } else if (m->cfg.quant != PPCLLM_DTYPE_F32) {
@@ -101,6 +102,7 @@ void ppcllm_free_state(ppcllm_model *m)
     ppcllm_free(a, m->s.fx.qsum);
     ppcllm_free(a, m->s.fx.corr8);
     ppcllm_free(a, m->s.fx.corr4);
+    ppcllm_free(a, m->s.fx.qsum16);
     ppcllm_free(a, m->s.x);
     ppcllm_free(a, m->s.xb);
     ppcllm_free(a, m->s.xb2);
@@ -228,7 +230,9 @@ static void ppcllm_matvec_part(void *ctx, int part, int parts)
     if (r1 <= r0) {
         return;
     }
-    if (w->type == PPCLLM_DTYPE_F32) {
+    if (ppcllm_kq_format_of(w->type) != NULL) {
+        job->m->kernels->kq(job->out + r0, &job->m->s.fx, w->codes, w->rows, w->cols, r0, r1, (int)w->type);
+    } else if (w->type == PPCLLM_DTYPE_F32) {
         job->m->kernels->matmul(job->out + r0, job->m->s.input, w->f + row * (size_t)w->cols, w->cols, r1 - r0);
     } else if ((job->m->cfg.flags & PPCLLM_FLAG_FLOAT_ACTIVATIONS) != 0) {
         size_t srow = row * (size_t)PPCLLM_SCALE_STRIDE(w->groups);
@@ -248,6 +252,10 @@ static void ppcllm_matvec_part(void *ctx, int part, int parts)
 static void ppcllm_apply(ppcllm_model *m, float *out, const ppcllm_weight *w, size_t layer)
 {
     ppcllm_matvec_job job;
+    if (w->layer != NULL) { /* stored per layer */
+        w = &w->layer[layer];
+        layer = 0;
+    }
     job.m = m;
     job.w = w;
     job.first_row = layer * (size_t)w->rows;
@@ -260,7 +268,9 @@ static void ppcllm_embed(ppcllm_model *m, int token)
 {
     const ppcllm_weight *w = &m->w.tok_embeddings;
     size_t row = (size_t)token;
-    if (w->type == PPCLLM_DTYPE_F32) {
+    if (ppcllm_kq_format_of(w->type) != NULL) {
+        ppcllm_kq_dequantize_row(m->s.x, w->codes, w->rows, w->cols, token, w->type);
+    } else if (w->type == PPCLLM_DTYPE_F32) {
         memcpy(m->s.x, w->f + row * (size_t)w->cols, (size_t)w->cols * sizeof(float));
     } else {
         size_t srow = row * (size_t)PPCLLM_SCALE_STRIDE(w->groups);

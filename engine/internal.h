@@ -65,16 +65,19 @@ typedef struct {
     ppcllm_u32 flags;      /* PPCLLM_FLAG_* */
 } ppcllm_config;
 
-/* A stack of matrices (one per layer, or just one), f32 or block-quantized. */
-typedef struct {
-    ppcllm_u32 type;        /* PPCLLM_DTYPE_F32, _Q8_0, _Q4_0 or _Q4_1 */
+/* A stack of matrices (one per layer, or just one), f32 or block-quantized; or a stack stored per
+ * layer (`layer` set: each layer a matrix of its own type, GGUF mixes such as Q4_K_M). */
+typedef struct ppcllm_weight {
+    ppcllm_u32 type;        /* PPCLLM_DTYPE_F32, _Q8_0, _Q4_0, _Q4_1, or a kept GGUF block type */
     int rows, cols;         /* of one matrix */
     int groups;             /* quantized: groups per row, padded to a multiple of 4 */
     size_t group_bytes;     /* quantized: bytes of codes per group (32 or 16) */
     float *f;               /* f32: (stack, rows, cols) */
-    unsigned char *codes;   /* quantized: (stack, rows, groups, group_bytes) */
+    unsigned char *codes;   /* quantized: (stack, rows, groups, group_bytes); kept blocks: the layout */
     ppcllm_u16 *scales;     /* quantized: fp16 (stack, rows, PPCLLM_SCALE_STRIDE(groups)) */
     ppcllm_u16 *mins;       /* q4_1: fp16, laid out as scales */
+    struct ppcllm_weight *layer;  /* per-layer stack: n_layers matrices (NULL: one stack) */
+    char names[3][PPCLLM_NAME_BYTES + 8]; /* a per-layer matrix's table names: NAME.l, .scales, .mins */
 } ppcllm_weight;
 
 typedef struct {

@@ -5,6 +5,8 @@
 
 #include "ppcllm_config.h"
 
+#include <math.h>
+
 #define PPCLLM_GROUP 32 /* values per quantization group */
 
 /* An activation vector quantized per group of 32 (int8 codes, a float scale per group), with
@@ -33,6 +35,7 @@ typedef struct ppcllm_fvec {
     ppcllm_i32 *qsum;     /* (groups * 4,) */
     ppcllm_i32 *corr8;    /* (groups * 4,) */
     ppcllm_i32 *corr4;    /* (groups * 4,) */
+    ppcllm_i32 *qsum16;   /* (groups * 2,): the sum of q over values 0..15, then 16..31, of a group */
     int groups;           /* a multiple of 4 */
 } ppcllm_fvec;
 
@@ -63,6 +66,72 @@ void ppcllm_matvec_blk_scalar(float *out, const ppcllm_fvec *x, const unsigned c
                               const ppcllm_u16 *scales, const ppcllm_u16 *mins, int groups, int rows,
                               int dtype);
 
+/* GGUF blocks kept bit for bit (dtypes PPCLLM_DTYPE_Q5_0 .. _IQ4_XS): one matrix (rows, cols) in
+ * row groups of PPCLLM_KQ_ROW_GROUP rows, each block field one array over (row, block) per row
+ * group, padded to 16 bytes (layout in toolkit/quant.py, mirrored by ppcllm_kq_row_at). */
+#define PPCLLM_KQ_ROW_GROUP 4
+#define PPCLLM_KQ_FIELDS 5
+typedef struct ppcllm_kq_format {
+    ppcllm_u32 dtype;
+    int block;                          /* values per block (32 or 256) */
+    int sub;                            /* values per sub-block (16 or 32) */
+    int off;                            /* u's offset */
+    int has_min;                        /* B_sb is not zero */
+    int nfields;
+    int field_bytes[PPCLLM_KQ_FIELDS]; /* per block, in the file's order */
+} ppcllm_kq_format;
+
+/* the format of dtype, NULL when it is not a kept GGUF block type */
+const ppcllm_kq_format *ppcllm_kq_format_of(ppcllm_u32 dtype);
+/* bytes of a (rows, cols) matrix; 0 when cols is not a whole number of blocks */
+ppcllm_u64 ppcllm_kq_nbytes(const ppcllm_kq_format *f, ppcllm_u64 rows, ppcllm_u64 cols);
+
+/* Each field's bytes of one row's block 0 (block b's: + b * field_bytes). */
+typedef struct ppcllm_kq_row {
+    const unsigned char *f[PPCLLM_KQ_FIELDS];
+} ppcllm_kq_row;
+void ppcllm_kq_row_at(ppcllm_kq_row *row, const ppcllm_kq_format *f, const unsigned char *data, int rows,
+                      int cols, int r);
+
+/* One block decoded: value e is a[sb] * (u[e] - off) (+ b[sb]), sb = e / sub; u first (the
+ * AltiVec kernel loads it 16 bytes at a time from a 16-aligned union). */
+typedef struct ppcllm_kq_block {
+    unsigned char u[256];
+    float a[16];
+    float b[16];
+} ppcllm_kq_block;
+void ppcllm_kq_decode(ppcllm_kq_block *out, const ppcllm_kq_format *f, const ppcllm_kq_row *row, int blk);
+/* only a and b, for the types whose codes a SIMD kernel unpacks itself (Q4_K, Q5_K, Q6_K); 0 for others */
+int ppcllm_kq_decode_factors(ppcllm_kq_block *out, const ppcllm_kq_format *f, const ppcllm_kq_row *row, int blk);
+/* out (cols) = row r of the matrix, dequantized: a * (float)(u - off) (+ b), gguf's values */
+void ppcllm_kq_dequantize_row(float *out, const unsigned char *data, int rows, int cols, int r, ppcllm_u32 dtype);
+
+/* The float step of the kept-block product, shared by the scalar and SIMD kernels (which differ
+ * only in how they compute the exact integers): per sub-block, isum = sum(u * q), qsum = sum(q),
+ * acc = fmaf((float)(isum - off * qsum), a * s, acc), then for types with a minimum
+ * acc = fmaf((float)qsum, b * s, acc); s the activation group's scale. */
+static inline float ppcllm_kq_step(float acc, ppcllm_i32 isum, ppcllm_i32 qsum, const ppcllm_kq_format *f,
+                                   float a, float b, float s)
+{
+    acc = fmaf((float)(isum - f->off * qsum), a * s, acc);
+    return f->has_min ? fmaf((float)qsum, b * s, acc) : acc;
+}
+/* qsum of the sub-block of n (16 or 32) values starting at e0 */
+static inline ppcllm_i32 ppcllm_kq_qsum(const ppcllm_fvec *x, int e0, int n)
+{
+    const ppcllm_i32 *q = x->qsum16 + e0 / 16;
+    return n == 32 ? q[0] + q[1] : q[0];
+}
+/* out (r1 - r0) = rows r0 .. r1-1 of the (rows, cols) kept-block matrix at data @ x: one float
+ * accumulator per row, sub-block after sub-block (ppcllm_kq_step) */
+void ppcllm_matvec_kq_scalar(float *out, const ppcllm_fvec *x, const unsigned char *data, int rows, int cols,
+                             int r0, int r1, int dtype);
+
+#if PPCLLM_SIMD_ALTIVEC
+void ppcllm_matvec_kq_altivec(float *out, const ppcllm_fvec *x, const unsigned char *data, int rows, int cols,
+                              int r0, int r1, int dtype);
+#endif
+
 #if PPCLLM_SIMD_ALTIVEC
 /* Same results, AltiVec/VMX: f32 four rows at a time in lanes, int8 with vec_msum. */
 void ppcllm_matmul_altivec(float *xout, const float *x, const float *w, int n, int d);
@@ -84,6 +153,8 @@ typedef struct ppcllm_kernel_set {
                  int groups, int rows);
     void (*blk)(float *out, const ppcllm_fvec *x, const unsigned char *codes, const ppcllm_u16 *scales,
                 const ppcllm_u16 *mins, int groups, int rows, int dtype);
+    void (*kq)(float *out, const ppcllm_fvec *x, const unsigned char *data, int rows, int cols, int r0, int r1,
+               int dtype);
     const char *name;
 } ppcllm_kernel_set;
 

@@ -326,4 +326,121 @@ void ppcllm_matvec_blk_altivec(float *out, const ppcllm_fvec *x, const unsigned 
     }
     vec_dss(0);
 }
+
+/* Kept GGUF blocks: the block is decoded by the scalar code (ppcllm_kq_decode, into a 16-aligned
+ * block; Q4_K, Q5_K and Q6_K codes unpacked with vector shifts, ppcllm_kq_unpack), the exact
+ * integer sums isum = sum(u * q) come from vec_msum (q = 256 * hi + lo: a
+ * signed x unsigned and an unsigned x unsigned multiply-sum, 16 values per vector), and the float
+ * step is the shared ppcllm_kq_step: the same operations in the same order as the scalar kernel. */
+typedef union {
+    vector unsigned char v[16];
+    ppcllm_kq_block b;
+} ppcllm_kq_aligned;
+
+typedef union {
+    vector signed int v;
+    ppcllm_i32 i[4];
+} ppcllm_vi;
+
+static ppcllm_i32 ppcllm_kq_isum(const unsigned char *u, const signed char *hi, const unsigned char *lo, int n)
+{
+    vector signed int zero = vec_splat_s32(0), sh = zero;
+    vector unsigned int sl = (vector unsigned int)zero;
+    ppcllm_vi t;
+    int k;
+    for (k = 0; k < n; k += 16) {
+        vector unsigned char vu = vec_ld(0, u + k);
+        sh = vec_msum(vec_ld(0, hi + k), vu, sh);
+        sl = vec_msum(vec_ld(0, lo + k), vu, sl);
+    }
+    /* per lane: 256 * (at most 4 * 128 * 255) + 4 * 255 * 255 fits easily; vec_sums adds the lanes */
+    t.v = vec_sums(vec_add(vec_sl(sh, vec_splat_u32(8)), (vector signed int)sl), zero);
+    return t.i[3];
+}
+
+/* i in every byte, i = 0 .. 7 (shift counts chosen at run time: vec_splat_u8 takes literals only) */
+static const vector unsigned char ppcllm_u8_splat[8] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+    {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+    {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2},
+    {3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4},
+    {5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5},
+    {6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6},
+    {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7},
+};
+
+/* Q4_K / Q5_K / Q6_K codes unpacked with vector shifts and masks (the same bits as the scalar
+ * ppcllm_kq_decode: Q4_K value 64j + 32h + l is nibble h of qs[32j + l], Q5_K's fifth bit bit
+ * e / 32 of qh[l]; Q6_K value 128n + 32k + l is nibble k / 2 of ql[64n + 32(k % 2) + l] with bits
+ * 2k.. of qh[32n + l] above it); 0 when the type is another or a field is not 16-byte aligned. */
+static int ppcllm_kq_unpack(ppcllm_kq_aligned *o, const ppcllm_kq_format *f, const ppcllm_kq_row *row, int blk)
+{
+    const unsigned char *qs = row->f[0] + (size_t)blk * (size_t)f->field_bytes[0];
+    const unsigned char *qh = row->f[1] + (size_t)blk * (size_t)f->field_bytes[1];
+    vector unsigned char low4 = vec_splat_u8(15), low2 = vec_splat_u8(3), one = vec_splat_u8(1);
+    vector unsigned char four = vec_splat_u8(4);
+    int j, h, n, k;
+    if (!ppcllm_aligned16(qs) || !ppcllm_aligned16(qh) || !ppcllm_kq_decode_factors(&o->b, f, row, blk)) {
+        return 0;
+    }
+    if (f->dtype == PPCLLM_DTYPE_Q6_K) {
+        for (n = 0; n < 2; n++) {
+            for (k = 0; k < 4; k++) {
+                vector unsigned char shift_l = ppcllm_u8_splat[4 * (k / 2)], shift_h = ppcllm_u8_splat[2 * k];
+                for (h = 0; h < 2; h++) {
+                    vector unsigned char l = vec_ld(64 * n + 32 * (k % 2) + 16 * h, qs);
+                    vector unsigned char hb = vec_ld(32 * n + 16 * h, qh);
+                    o->v[8 * n + 2 * k + h] = vec_or(vec_and(vec_sr(l, shift_l), low4),
+                                                     vec_sl(vec_and(vec_sr(hb, shift_h), low2), four));
+                }
+            }
+        }
+        return 1;
+    }
+    for (j = 0; j < 4; j++) {
+        for (h = 0; h < 2; h++) {
+            vector unsigned char v0 = vec_ld(32 * j, qs), v1 = vec_ld(32 * j + 16, qs);
+            vector unsigned char a = h == 0 ? vec_and(v0, low4) : vec_sr(v0, four);
+            vector unsigned char b = h == 0 ? vec_and(v1, low4) : vec_sr(v1, four);
+            if (f->dtype == PPCLLM_DTYPE_Q5_K) {
+                vector unsigned char bit = ppcllm_u8_splat[2 * j + h];
+                a = vec_or(a, vec_sl(vec_and(vec_sr(vec_ld(0, qh), bit), one), four));
+                b = vec_or(b, vec_sl(vec_and(vec_sr(vec_ld(16, qh), bit), one), four));
+            }
+            o->v[4 * j + 2 * h] = a;
+            o->v[4 * j + 2 * h + 1] = b;
+        }
+    }
+    return 1;
+}
+
+void ppcllm_matvec_kq_altivec(float *out, const ppcllm_fvec *x, const unsigned char *data, int rows, int cols,
+                              int r0, int r1, int dtype)
+{
+    const ppcllm_kq_format *f = ppcllm_kq_format_of((ppcllm_u32)dtype);
+    ppcllm_kq_aligned blk;
+    ppcllm_kq_row row;
+    int r, b, sb;
+    if (!ppcllm_aligned16(x->hi) || !ppcllm_aligned16(x->lo)) {
+        ppcllm_matvec_kq_scalar(out, x, data, rows, cols, r0, r1, dtype);
+        return;
+    }
+    for (r = r0; r < r1; r++) {
+        float acc = 0.0f;
+        ppcllm_kq_row_at(&row, f, data, rows, cols, r);
+        for (b = 0; b < cols / f->block; b++) {
+            if (!ppcllm_kq_unpack(&blk, f, &row, b)) {
+                ppcllm_kq_decode(&blk.b, f, &row, b);
+            }
+            for (sb = 0; sb < f->block / f->sub; sb++) {
+                int e0 = b * f->block + sb * f->sub;
+                ppcllm_i32 isum = ppcllm_kq_isum(blk.b.u + sb * f->sub, x->hi + e0, x->lo + e0, f->sub);
+                acc = ppcllm_kq_step(acc, isum, ppcllm_kq_qsum(x, e0, f->sub), f, blk.b.a[sb], blk.b.b[sb],
+                                     x->s[e0 / PPCLLM_GROUP]);
+            }
+        }
+        out[r - r0] = acc;
+    }
+}
 #endif /* PPCLLM_SIMD_ALTIVEC */

@@ -32,14 +32,15 @@ static int ppcllm_cpu_has_altivec(void)
 
 #if !PPCLLM_SIMD_ALTIVEC || PPCLLM_SIMD_RUNTIME
 static const ppcllm_kernel_set ppcllm_scalar_kernels = {
-    ppcllm_matmul_scalar, ppcllm_matvec_q8_0_scalar, ppcllm_matvec_q4_0_scalar, ppcllm_matvec_blk_scalar, "scalar",
+    ppcllm_matmul_scalar, ppcllm_matvec_q8_0_scalar, ppcllm_matvec_q4_0_scalar, ppcllm_matvec_blk_scalar,
+    ppcllm_matvec_kq_scalar, "scalar",
 };
 #endif
 
 #if PPCLLM_SIMD_ALTIVEC
 static const ppcllm_kernel_set ppcllm_altivec_kernels = {
     ppcllm_matmul_altivec, ppcllm_matvec_q8_0_altivec, ppcllm_matvec_q4_0_altivec, ppcllm_matvec_blk_altivec,
-    "altivec",
+    ppcllm_matvec_kq_altivec, "altivec",
 };
 #endif
 

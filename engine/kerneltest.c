@@ -121,7 +121,7 @@ static int check_blk(int cols, int rows, int dtype)
 {
     static const char *const names[] = {"", "", "q8_0", "q4_0", "", "q4_1"};
     ppcllm_fvec a;
-    void *raws[11];
+    void *raws[12];
     int groups = ((cols + PPCLLM_GROUP - 1) / PPCLLM_GROUP + 3) / 4 * 4, i, ok, k;
     size_t group_bytes = dtype == (int)PPCLLM_DTYPE_Q8_0 ? PPCLLM_GROUP : PPCLLM_GROUP / 2;
     size_t nbytes = (size_t)rows * (size_t)groups * group_bytes, j;
@@ -138,6 +138,7 @@ static int check_blk(int cols, int rows, int dtype)
     a.qsum = (ppcllm_i32 *)aligned_floats((size_t)groups * 4, &raws[8]);
     a.corr8 = (ppcllm_i32 *)aligned_floats((size_t)groups * 4, &raws[9]);
     a.corr4 = (ppcllm_i32 *)aligned_floats((size_t)groups * 4, &raws[10]);
+    a.qsum16 = (ppcllm_i32 *)aligned_floats((size_t)groups * 2, &raws[11]);
     for (i = 0; i < cols; i++) {
         x[i] = next_value() * 3.0f;
     }
@@ -154,14 +155,127 @@ static int check_blk(int cols, int rows, int dtype)
     ok = memcmp(out, out + rows, (size_t)rows * sizeof(float)) == 0;
     printf("matvec %s 16-bit-activation %s cols=%d rows=%d: %s\n", names[dtype], kernels->name, cols, rows,
            ok ? "bit-identical" : "MISMATCH");
-    for (k = 0; k < 11; k++) {
+    for (k = 0; k < 12; k++) {
         free(raws[k]);
     }
     return ok;
 }
 
-int main(void)
+/* A 16-bit activation vector of cols values (its arrays in raws[0..6]). */
+static void alloc_fvec(ppcllm_fvec *a, int cols, void **raws)
 {
+    int groups = ((cols + PPCLLM_GROUP - 1) / PPCLLM_GROUP + 3) / 4 * 4;
+    a->groups = groups;
+    a->hi = (signed char *)aligned_floats((size_t)groups * PPCLLM_GROUP / 4, &raws[0]);
+    a->lo = (unsigned char *)aligned_floats((size_t)groups * PPCLLM_GROUP / 4, &raws[1]);
+    a->s = aligned_floats((size_t)groups, &raws[2]);
+    a->qsum = (ppcllm_i32 *)aligned_floats((size_t)groups * 4, &raws[3]);
+    a->corr8 = (ppcllm_i32 *)aligned_floats((size_t)groups * 4, &raws[4]);
+    a->corr4 = (ppcllm_i32 *)aligned_floats((size_t)groups * 4, &raws[5]);
+    a->qsum16 = (ppcllm_i32 *)aligned_floats((size_t)groups * 2, &raws[6]);
+}
+
+/* The 2-byte fields of every block given finite fp16 values (IQ4_XS's u16 scales_h stays random). */
+static void finite_halves(unsigned char *data, const ppcllm_kq_format *f, int rows, int cols)
+{
+    int r, b, k;
+    for (r = 0; r < rows; r++) {
+        ppcllm_kq_row row;
+        ppcllm_kq_row_at(&row, f, data, rows, cols, r);
+        for (k = 0; k < f->nfields; k++) {
+            if (f->field_bytes[k] != 2 || (f->dtype == PPCLLM_DTYPE_IQ4_XS && k == 3)) {
+                continue;
+            }
+            for (b = 0; b < cols / f->block; b++) {
+                ppcllm_u16 h = (ppcllm_u16)(((rng_state = rng_state * 1103515245u + 12345u) >> 16) & 0xBBFFu);
+                memcpy((unsigned char *)row.f[k] + (size_t)b * 2, &h, 2);
+            }
+        }
+    }
+}
+
+/* Kept GGUF blocks of dtype (random codes and scales) with 16-bit activations, scalar vs SIMD kernel. */
+static int check_kq(int cols, int rows, ppcllm_u32 dtype)
+{
+    const ppcllm_kq_format *f = ppcllm_kq_format_of(dtype);
+    size_t nbytes = (size_t)ppcllm_kq_nbytes(f, (ppcllm_u64)rows, (ppcllm_u64)cols), j;
+    ppcllm_fvec a;
+    void *raws[10];
+    unsigned char *data = (unsigned char *)aligned_floats(nbytes / 4 + 1, &raws[7]);
+    float *x = aligned_floats((size_t)cols, &raws[8]);
+    float *out = aligned_floats((size_t)rows * 2, &raws[9]);
+    int i, ok, k;
+    alloc_fvec(&a, cols, raws);
+    for (j = 0; j < nbytes; j++) {
+        data[j] = (unsigned char)(next_value() * 128.0f + 128.0f);
+    }
+    finite_halves(data, f, rows, cols);
+    for (i = 0; i < cols; i++) {
+        x[i] = next_value() * 3.0f;
+    }
+    ppcllm_prepare_fvec(&a, x, cols);
+    ppcllm_matvec_kq_scalar(out, &a, data, rows, cols, 0, rows, (int)dtype);
+    kernels->kq(out + rows, &a, data, rows, cols, 0, rows, (int)dtype);
+    ok = memcmp(out, out + rows, (size_t)rows * sizeof(float)) == 0;
+    printf("matvec kept-block dtype %u %s cols=%d rows=%d: %s\n", (unsigned)dtype, kernels->name, cols, rows,
+           ok ? "bit-identical" : "MISMATCH");
+    for (k = 0; k < 10; k++) {
+        free(raws[k]);
+    }
+    return ok;
+}
+
+/* `ppcllm-kerneltest kq FILE`: FILE holds dtype, rows, cols (u32, host order), the matrix's
+ * bytes in the converted file's layout, then cols float32 activations; writes to stdout every
+ * row dequantized (rows x cols float32), then the scalar kernel's product (rows float32), for the
+ * toolkit's tests against gguf and the reference; exits 1 when the SIMD kernel differs. */
+static int dump_kq(const char *path)
+{
+    ppcllm_u32 head[3];
+    const ppcllm_kq_format *f;
+    ppcllm_fvec a;
+    void *raws[10];
+    unsigned char *data;
+    float *x, *out;
+    size_t nbytes;
+    int rows, cols, r, ok, k;
+    FILE *in = fopen(path, "rb");
+    if (in == NULL || fread(head, sizeof head, 1, in) != 1 || (f = ppcllm_kq_format_of(head[0])) == NULL ||
+        head[1] == 0 || head[1] > 1u << 16 || head[2] == 0 || head[2] > 1u << 16) {
+        fprintf(stderr, "kerneltest: %s: not a kept-block dump\n", path);
+        return 2;
+    }
+    rows = (int)head[1];
+    cols = (int)head[2];
+    nbytes = (size_t)ppcllm_kq_nbytes(f, (ppcllm_u64)rows, (ppcllm_u64)cols);
+    data = (unsigned char *)aligned_floats(nbytes / 4 + 1, &raws[7]);
+    x = aligned_floats((size_t)cols * (size_t)(rows + 1), &raws[8]);
+    out = aligned_floats((size_t)rows * 2, &raws[9]);
+    alloc_fvec(&a, cols, raws);
+    if (nbytes == 0 || fread(data, 1, nbytes, in) != nbytes || fread(x, sizeof(float), (size_t)cols, in) != (size_t)cols) {
+        fprintf(stderr, "kerneltest: %s: truncated\n", path);
+        return 2;
+    }
+    fclose(in);
+    ppcllm_prepare_fvec(&a, x, cols);
+    for (r = 0; r < rows; r++) {
+        ppcllm_kq_dequantize_row(x + (size_t)cols * (size_t)(r + 1), data, rows, cols, r, head[0]);
+    }
+    fwrite(x + cols, sizeof(float), (size_t)rows * (size_t)cols, stdout);
+    ppcllm_matvec_kq_scalar(out, &a, data, rows, cols, 0, rows, (int)head[0]);
+    kernels->kq(out + rows, &a, data, rows, cols, 0, rows, (int)head[0]);
+    fwrite(out, sizeof(float), (size_t)rows, stdout);
+    ok = memcmp(out, out + rows, (size_t)rows * sizeof(float)) == 0;
+    for (k = 0; k < 10; k++) {
+        free(raws[k]);
+    }
+    return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    static const int kq_shapes[][2] = { {256, 1}, {256, 5}, {512, 8}, {768, 3}, {1536, 9}};
+    static const int kq32_shapes[][2] = { {32, 1}, {64, 5}, {576, 7}, {96, 4}};
     static const int qshapes[][2] = {
         {64, 64}, {172, 64}, {64, 172}, {288, 768}, {768, 96}, {32, 3}, {5, 2}, {576, 40}, {1536, 9},
     };
@@ -172,6 +286,9 @@ int main(void)
     };
     int i, passed = 0, failed = 0;
     kernels = ppcllm_kernels();
+    if (argc == 3 && strcmp(argv[1], "kq") == 0) {
+        return dump_kq(argv[2]);
+    }
     for (i = 0; i < (int)(sizeof shapes / sizeof shapes[0]); i++) {
         if (check_matmul(shapes[i][0], shapes[i][1], shapes[i][2])) {
             passed++;
@@ -194,6 +311,19 @@ int main(void)
         int t;
         for (t = 0; t < 3; t++) {
             if (check_blk(qshapes[i][0], qshapes[i][1], dtypes[t])) {
+                passed++;
+            } else {
+                failed++;
+            }
+        }
+    }
+    for (i = (int)PPCLLM_DTYPE_Q5_0; i <= (int)PPCLLM_DTYPE_IQ4_XS; i++) {
+        const ppcllm_kq_format *f = ppcllm_kq_format_of((ppcllm_u32)i);
+        int t, n = f->block == 32 ? (int)(sizeof kq32_shapes / sizeof kq32_shapes[0])
+                                  : (int)(sizeof kq_shapes / sizeof kq_shapes[0]);
+        for (t = 0; t < n; t++) {
+            const int *shape = f->block == 32 ? kq32_shapes[t] : kq_shapes[t];
+            if (check_kq(shape[0], shape[1], (ppcllm_u32)i)) {
                 passed++;
             } else {
                 failed++;

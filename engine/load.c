@@ -57,8 +57,16 @@ static ppcllm_status ppcllm_skip_to(ppcllm_stream *s, ppcllm_u64 offset)
     }
     return PPCLLM_OK;
 }
-static void ppcllm_free_weight(const ppcllm_allocator *a, ppcllm_weight *w)
+static void ppcllm_free_weight(const ppcllm_allocator *a, ppcllm_weight *w, int n_layers)
 {
+    int l;
+    if (w->layer != NULL) {
+        for (l = 0; l < n_layers; l++) {
+            ppcllm_free_weight(a, &w->layer[l], 0);
+        }
+        ppcllm_free(a, w->layer);
+        w->layer = NULL;
+    }
     ppcllm_free(a, w->f);
     ppcllm_free(a, w->codes);
     ppcllm_free(a, w->scales);
@@ -69,19 +77,20 @@ static void ppcllm_free_weight(const ppcllm_allocator *a, ppcllm_weight *w)
 void ppcllm_free_weights(ppcllm_model *m)
 {
     const ppcllm_allocator *a = &m->a;
-    ppcllm_free_weight(a, &m->w.tok_embeddings);
+    int L = m->cfg.dims.n_layers;
+    ppcllm_free_weight(a, &m->w.tok_embeddings, L);
     ppcllm_free(a, m->w.rms_att);
-    ppcllm_free_weight(a, &m->w.wq);
-    ppcllm_free_weight(a, &m->w.wk);
-    ppcllm_free_weight(a, &m->w.wv);
-    ppcllm_free_weight(a, &m->w.wo);
+    ppcllm_free_weight(a, &m->w.wq, L);
+    ppcllm_free_weight(a, &m->w.wk, L);
+    ppcllm_free_weight(a, &m->w.wv, L);
+    ppcllm_free_weight(a, &m->w.wo, L);
     ppcllm_free(a, m->w.rms_ffn);
-    ppcllm_free_weight(a, &m->w.w1);
-    ppcllm_free_weight(a, &m->w.w2);
-    ppcllm_free_weight(a, &m->w.w3);
+    ppcllm_free_weight(a, &m->w.w1, L);
+    ppcllm_free_weight(a, &m->w.w2, L);
+    ppcllm_free_weight(a, &m->w.w3, L);
     ppcllm_free(a, m->w.rms_final);
     if (!m->cfg.shared_classifier) {
-        ppcllm_free_weight(a, &m->w.wcls);
+        ppcllm_free_weight(a, &m->w.wcls, L);
     }
 }
 
@@ -196,7 +205,7 @@ static ppcllm_status ppcllm_parse_entry(ppcllm_entry *e, const unsigned char *p,
     e->dtype = ppcllm_get_u32(p + 32, big);
     e->ndim = ppcllm_get_u32(p + 36, big);
     e->offset = ppcllm_get_u64(p + 56, big);
-    if (e->ndim < 1 || e->ndim > 3 || e->dtype > PPCLLM_DTYPE_Q4_1) {
+    if (e->ndim < 1 || e->ndim > 3 || (e->dtype > PPCLLM_DTYPE_Q4_1 && ppcllm_kq_format_of(e->dtype) == NULL)) {
         return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file tensor entry is malformed: ", e->name);
     }
     for (i = 0; i < 3; i++) {
@@ -209,7 +218,14 @@ static ppcllm_status ppcllm_parse_entry(ppcllm_entry *e, const unsigned char *p,
         }
         count *= e->dims[i];
     }
-    if (e->dtype == PPCLLM_DTYPE_Q8_0 || e->dtype == PPCLLM_DTYPE_Q4_0 || e->dtype == PPCLLM_DTYPE_Q4_1) {
+    if (ppcllm_kq_format_of(e->dtype) != NULL) {
+        /* kept GGUF blocks: one matrix (rows, cols), cols whole blocks, in row groups */
+        e->nbytes = e->ndim == 2 ? ppcllm_kq_nbytes(ppcllm_kq_format_of(e->dtype), e->dims[0], e->dims[1]) : 0;
+        if (e->nbytes == 0) {
+            return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file block tensor has an impossible shape: ",
+                               e->name);
+        }
+    } else if (e->dtype == PPCLLM_DTYPE_Q8_0 || e->dtype == PPCLLM_DTYPE_Q4_0 || e->dtype == PPCLLM_DTYPE_Q4_1) {
         /* codes: rows (all but the last dimension) x padded groups x bytes per group */
         ppcllm_u64 cols = e->dims[e->ndim - 1];
         ppcllm_u64 groups = ((cols + PPCLLM_GROUP - 1) / PPCLLM_GROUP + 3) / 4 * 4;
@@ -425,7 +441,8 @@ static ppcllm_u32 ppcllm_matrix_dtype(const ppcllm_model *m, const ppcllm_entry 
         if (strcmp(entries[i].name, name) == 0 &&
             (t == PPCLLM_DTYPE_F32 || t == m->cfg.quant ||
              ((m->cfg.flags & PPCLLM_FLAG_FLOAT_ACTIVATIONS) != 0 &&
-              (t == PPCLLM_DTYPE_Q8_0 || t == PPCLLM_DTYPE_Q4_0 || t == PPCLLM_DTYPE_Q4_1)))) {
+              (t == PPCLLM_DTYPE_Q8_0 || t == PPCLLM_DTYPE_Q4_0 || t == PPCLLM_DTYPE_Q4_1 ||
+               ppcllm_kq_format_of(t) != NULL)))) {
             return t;
         }
     }
@@ -448,6 +465,10 @@ static int ppcllm_want_weight(ppcllm_model *m, ppcllm_want *w, ppcllm_weight *de
     dest->group_bytes = dtype == PPCLLM_DTYPE_Q8_0 ? PPCLLM_GROUP : PPCLLM_GROUP / 2;
     if (dtype == PPCLLM_DTYPE_F32) {
         ppcllm_want1(w, names[0], (void **)&dest->f, PPCLLM_DTYPE_F32, ndim, d0, d1, d2);
+        return 1;
+    }
+    if (ppcllm_kq_format_of(dtype) != NULL) { /* one 2-D matrix (stacks of them are stored per layer) */
+        ppcllm_want1(w, names[0], (void **)&dest->codes, dtype, 2, (size_t)rows, (size_t)cols, 1);
         return 1;
     }
     ppcllm_want1(w, names[0], (void **)&dest->codes, dtype, ndim, d0, d1, d2);
@@ -475,27 +496,112 @@ static const char *const ppcllm_names_w2[3] = PPCLLM_WEIGHT_NAMES("w2");
 static const char *const ppcllm_names_w3[3] = PPCLLM_WEIGHT_NAMES("w3");
 static const char *const ppcllm_names_wcls[3] = PPCLLM_WEIGHT_NAMES("wcls");
 
-static int ppcllm_wanted(ppcllm_model *m, ppcllm_want *w, const ppcllm_entry *e, ppcllm_u32 ne)
+/* Whether the table holds the stack `name` per layer: no entry NAME, an entry NAME.0. */
+static int ppcllm_per_layer(const ppcllm_entry *e, ppcllm_u32 ne, const char *name)
+{
+    char first[PPCLLM_NAME_BYTES + 8];
+    size_t n = strlen(name);
+    ppcllm_u32 i;
+    memcpy(first, name, n);
+    memcpy(first + n, ".0", 3);
+    for (i = 0; i < ne; i++) {
+        if (strcmp(e[i].name, name) == 0) {
+            return 0;
+        }
+    }
+    for (i = 0; i < ne; i++) {
+        if (strcmp(e[i].name, first) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* dst = "NAME.l" + ("", ".scales", ".mins")[which] */
+static void ppcllm_layer_name(char *dst, size_t cap, const char *name, int l, int which)
+{
+    static const char *const suffix[3] = {"", ".scales", ".mins"};
+    char digits[16], num[16];
+    size_t used = 0;
+    int nd = 0, d;
+    do { /* the layer number's digits, last first */
+        digits[nd++] = (char)('0' + l % 10);
+        l /= 10;
+    } while (l > 0);
+    for (d = 0; d < nd; d++) {
+        num[d] = digits[nd - 1 - d];
+    }
+    num[nd] = '\0';
+    dst[0] = '\0';
+    ppcllm_append(dst, cap, &used, name);
+    ppcllm_append(dst, cap, &used, ".");
+    ppcllm_append(dst, cap, &used, num);
+    ppcllm_append(dst, cap, &used, suffix[which]);
+}
+
+/* A stack as the table holds it: one stacked entry, or per layer NAME.l (each of its own type). */
+static ppcllm_status ppcllm_want_stack(ppcllm_model *m, ppcllm_want *w, int *n, ppcllm_weight *dest,
+                                       const char *const *names, const ppcllm_entry *e, ppcllm_u32 ne,
+                                       int rows, int cols, ppcllm_error *err)
+{
+    int L = m->cfg.dims.n_layers, l, k;
+    if (!ppcllm_per_layer(e, ne, names[0])) {
+        *n += ppcllm_want_weight(m, w + *n, dest, names, ppcllm_matrix_dtype(m, e, ne, names[0]), (size_t)L,
+                                 rows, cols);
+        return PPCLLM_OK;
+    }
+    dest->layer = (ppcllm_weight *)ppcllm_calloc(&m->a, (size_t)L, sizeof(ppcllm_weight));
+    if (dest->layer == NULL) {
+        return ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory loading tensor ", names[0]);
+    }
+    dest->rows = rows;
+    dest->cols = cols;
+    for (l = 0; l < L; l++) {
+        ppcllm_weight *lw = &dest->layer[l];
+        const char *lnames[3];
+        for (k = 0; k < 3; k++) {
+            ppcllm_layer_name(lw->names[k], sizeof lw->names[k], names[0], l, k);
+            lnames[k] = lw->names[k];
+        }
+        *n += ppcllm_want_weight(m, w + *n, lw, lnames, ppcllm_matrix_dtype(m, e, ne, lnames[0]), 0, rows, cols);
+    }
+    return PPCLLM_OK;
+}
+
+/* wants at most: 3 per matrix and its scales / mins, per layer for the 7 layer stacks */
+static size_t ppcllm_want_capacity(const ppcllm_model *m, int *ok)
+{
+    return ppcllm_mul((size_t)m->cfg.dims.n_layers, 21, ok) + 16;
+}
+
+static int ppcllm_wanted(ppcllm_model *m, ppcllm_want *w, const ppcllm_entry *e, ppcllm_u32 ne,
+                         ppcllm_error *err, ppcllm_status *st)
 {
     size_t L = (size_t)m->cfg.dims.n_layers;
     int D = m->cfg.dims.dim, H = m->cfg.dims.hidden_dim, V = m->cfg.dims.vocab_size;
     int K = D / m->cfg.dims.n_heads * m->cfg.dims.n_kv_heads; /* no int overflow: dim % n_heads == 0 */
     int n = 0;
 #define PPCLLM_DT(names) ppcllm_matrix_dtype(m, e, ne, names[0])
+#define PPCLLM_STACK(dest, names, rows, cols) \
+    if (*st == PPCLLM_OK) { \
+        *st = ppcllm_want_stack(m, w, &n, dest, names, e, ne, rows, cols, err); \
+    }
+    *st = PPCLLM_OK;
     n += ppcllm_want_weight(m, w + n, &m->w.tok_embeddings, ppcllm_names_tok, PPCLLM_DT(ppcllm_names_tok), 0, V, D);
     ppcllm_want1(w + n++, "rms_att", (void **)&m->w.rms_att, PPCLLM_DTYPE_F32, 2, L, (size_t)D, 1);
-    n += ppcllm_want_weight(m, w + n, &m->w.wq, ppcllm_names_wq, PPCLLM_DT(ppcllm_names_wq), L, D, D);
-    n += ppcllm_want_weight(m, w + n, &m->w.wk, ppcllm_names_wk, PPCLLM_DT(ppcllm_names_wk), L, K, D);
-    n += ppcllm_want_weight(m, w + n, &m->w.wv, ppcllm_names_wv, PPCLLM_DT(ppcllm_names_wv), L, K, D);
-    n += ppcllm_want_weight(m, w + n, &m->w.wo, ppcllm_names_wo, PPCLLM_DT(ppcllm_names_wo), L, D, D);
+    PPCLLM_STACK(&m->w.wq, ppcllm_names_wq, D, D)
+    PPCLLM_STACK(&m->w.wk, ppcllm_names_wk, K, D)
+    PPCLLM_STACK(&m->w.wv, ppcllm_names_wv, K, D)
+    PPCLLM_STACK(&m->w.wo, ppcllm_names_wo, D, D)
     ppcllm_want1(w + n++, "rms_ffn", (void **)&m->w.rms_ffn, PPCLLM_DTYPE_F32, 2, L, (size_t)D, 1);
-    n += ppcllm_want_weight(m, w + n, &m->w.w1, ppcllm_names_w1, PPCLLM_DT(ppcllm_names_w1), L, H, D);
-    n += ppcllm_want_weight(m, w + n, &m->w.w2, ppcllm_names_w2, PPCLLM_DT(ppcllm_names_w2), L, D, H);
-    n += ppcllm_want_weight(m, w + n, &m->w.w3, ppcllm_names_w3, PPCLLM_DT(ppcllm_names_w3), L, H, D);
+    PPCLLM_STACK(&m->w.w1, ppcllm_names_w1, H, D)
+    PPCLLM_STACK(&m->w.w2, ppcllm_names_w2, D, H)
+    PPCLLM_STACK(&m->w.w3, ppcllm_names_w3, H, D)
     ppcllm_want1(w + n++, "rms_final", (void **)&m->w.rms_final, PPCLLM_DTYPE_F32, 1, (size_t)D, 1, 1);
     if (!m->cfg.shared_classifier) {
         n += ppcllm_want_weight(m, w + n, &m->w.wcls, ppcllm_names_wcls, PPCLLM_DT(ppcllm_names_wcls), 0, V, D);
     }
+#undef PPCLLM_STACK
 #undef PPCLLM_DT
     return n;
 }
@@ -506,7 +612,9 @@ ppcllm_status ppcllm_load(ppcllm_model *m, const ppcllm_io *io, ppcllm_error *er
     unsigned char header[PPCLLM_HEADER_SIZE];
     unsigned char raw[PPCLLM_ENTRY_SIZE];
     ppcllm_entry entries[PPCLLM_MAX_TENSORS];
-    ppcllm_want want[32];
+    ppcllm_want *want;
+    size_t cap;
+    int ok = 1;
     ppcllm_stream s;
     ppcllm_u64 file_size = 0, next;
     ppcllm_u32 n_entries = 0, i;
@@ -537,8 +645,16 @@ ppcllm_status ppcllm_load(ppcllm_model *m, const ppcllm_io *io, ppcllm_error *er
         }
         next = entries[i].offset + entries[i].nbytes;
     }
-    n_want = ppcllm_wanted(m, want, entries, n_entries);
-    st = ppcllm_read_entries(m, &s, entries, n_entries, want, n_want, big);
+    cap = ppcllm_want_capacity(m, &ok);
+    want = ok ? (ppcllm_want *)ppcllm_calloc(&m->a, cap, sizeof(ppcllm_want)) : NULL;
+    if (want == NULL) {
+        return ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory reading the tensor table", NULL);
+    }
+    n_want = ppcllm_wanted(m, want, entries, n_entries, err, &st);
+    if (st == PPCLLM_OK) {
+        st = ppcllm_read_entries(m, &s, entries, n_entries, want, n_want, big);
+    }
+    ppcllm_free(&m->a, want);
     if (st != PPCLLM_OK) {
         return st;
     }

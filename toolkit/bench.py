@@ -286,7 +286,8 @@ def run_bench(target: Target, model: Model, key: str, quants: list[str], threads
         raise UsageError(f"--lengths {short},{long}: need 0 < first < second <= {model.config.seq_len}")
     plugin = build_plugin(cache)
     gguf = model.keeps_blocks  # a GGUF model runs its own blocks; --quant does not apply
-    plan = variants(target, [model.quant] if gguf else quants, threads, model.quant if gguf else "f32")
+    own = model.matrix_kinds  # a GGUF model's rows are named by its matrices' types (q4_K+q6_K, ...)
+    plan = variants(target, [own] if gguf else quants, threads, own if gguf else "f32")
     builds = {simd: build(target if simd else scalar_twin(target), cache).engine for simd in {v.simd for v in plan}}
     files = {q: model_file(model, key, q, target.endian, cache) for q in {v.quant for v in plan}}
     prompt = forced_prompt(model, long)

@@ -84,7 +84,7 @@ def convert(
     payload = fmt.encode(model, endian, quant)
     atomic_write_bytes(out, payload)
     cfg = model.config
-    say(f"wrote {out} ({len(payload):,} bytes, {endian}-endian, {quant or model.quant}, format v{fmt.FORMAT_VERSION}): dim {cfg.dim}, "
+    say(f"wrote {out} ({len(payload):,} bytes, {endian}-endian, {quant or model.matrix_kinds}, format v{fmt.FORMAT_VERSION}): dim {cfg.dim}, "
         f"{cfg.n_layers} layers, {cfg.n_heads} heads, vocab {cfg.vocab_size}, context {cfg.seq_len}")
 
 

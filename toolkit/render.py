@@ -65,6 +65,7 @@ def _context(target: Target) -> dict[str, object]:
                 "name_bytes": fmt.NAME_BYTES, "bom": fmt.BOM, "dtype_f32": fmt.DTYPE_F32,
                 "dtype_bytes": fmt.DTYPE_BYTES, "dtype_q8_0": fmt.DTYPE_Q8_0, "dtype_q4_0": fmt.DTYPE_Q4_0,
                 "dtype_f16": fmt.DTYPE_F16, "dtype_q4_1": fmt.DTYPE_Q4_1,
+                "kept_dtypes": [(name.upper(), code) for name, code in fmt.KEPT_DTYPES.items()],
                 "tokenizer_llama2c": fmt.TOKENIZER_LLAMA2C, "tokenizer_bpe": fmt.TOKENIZER_BPE, "flag_float_activations": fmt.FLAG_FLOAT_ACTIVATIONS,
                 "flag_chatml": fmt.FLAG_CHATML, "default_ctx": DEFAULT_CTX},
         "limits": c_macros(target.hardware_threads),

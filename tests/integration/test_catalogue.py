@@ -653,8 +653,8 @@ GGUF_WRITTEN_CASES: list[tuple[str, Callable[[Path], Path], str]] = [
     ("partial-rope", _written(drop=("llama.rope.dimension_count",), extra={"llama.rope.dimension_count": 8}),
      "partial rope"),
     ("tensor-missing", _written(missing="blk.1.ffn_up.weight"), "missing"),
-    ("tensor-type-q6_k", _written(tensor_types={"blk.0.ffn_down.weight": 14}), "Q6_K"),
-    ("tensor-type-f16-quantized-mix", _written(tensor_types={"blk.1.attn_q.weight": 8}), "mix"),
+    ("tensor-type-iq2_xxs", _written(tensor_types={"blk.0.ffn_down.weight": 16}), "IQ2_XXS"),
+    ("tensor-type-k-quant-rows", _written(tensor_types={"blk.0.attn_q.weight": 12}), "absurd dimensions"),
 ]
 GGUF_COMMANDS = ["convert", "run-qemu"]
 

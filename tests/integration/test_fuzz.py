@@ -81,3 +81,16 @@ def test_every_allocation_failure_ends_cleanly_on_a_bpe_chat_model(fuzz_build: f
                              f"(open + generate + chat turn + close), exit {result.returncode}")
     assert result.returncode == 0, (result.stdout + result.stderr).decode(errors="replace")[-3000:]
     assert total >= 20
+
+
+def test_every_allocation_failure_ends_cleanly_on_kept_gguf_blocks(fuzz_build: fuzz.FuzzBuild,
+                                                                   tmp_path: Path) -> None:
+    """The tiny GGUF model with kept block types differing by layer (fuzz.KEPT_MIX: stacks stored
+    per layer, each layer's matrix its own allocation)."""
+    model = tmp_path / "tiny_kept.bin"
+    model.write_bytes(fmt.encode(fuzz.tiny_bpe_model(kept=True), "little"))
+    total, result = fuzz.alloc_fail(fuzz_build, model, "hi 42")
+    RELIABILITY_LINES.append(f"allocation failure injection (tiny GGUF, kept K / IQ / Q5 blocks): N = 1 .. {total} "
+                             f"(open + generate + chat turn + close), exit {result.returncode}")
+    assert result.returncode == 0, (result.stdout + result.stderr).decode(errors="replace")[-3000:]
+    assert total >= 20

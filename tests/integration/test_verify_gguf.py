@@ -26,13 +26,26 @@ def _types(kind: str) -> dict[str, Any]:
 
 # (F16 matrices become f32 when read, exactly: the f32 variant covers them; tinygguf writes F16 as
 # random bytes, for the catalogue's damaged models)
-VARIANTS = {"mixed": None, "q8_0": "Q8_0", "q4_0": "Q4_0", "q4_1": "Q4_1", "f32": "F32"}
+VARIANTS: dict[str, str | dict[str, str] | None] = {
+    "mixed": None, "q8_0": "Q8_0", "q4_0": "Q4_0", "q4_1": "Q4_1", "f32": "F32",
+    # the kept GGUF blocks (toolkit/quant.py), types differing by layer (stored per layer): the
+    # 32-value types everywhere, the 256-value K types where rows are 256 wide (ffn_down)
+    "q5_0+q2_K+q3_K": {"": "Q5_0", "blk.1.attn_q": "Q8_0", "blk.0.ffn_down": "Q2_K", "blk.1.ffn_down": "Q3_K"},
+    "q5_1+q4_K+q5_K": {"": "Q5_1", "blk.0.attn_k": "IQ4_NL", "blk.0.ffn_down": "Q4_K", "blk.1.ffn_down": "Q5_K"},
+    "iq4_nl+q6_K+iq4_xs": {"": "IQ4_NL", "token_embd": "Q5_0", "blk.0.ffn_down": "Q6_K",
+                           "blk.1.ffn_down": "IQ4_XS"},
+}
 RUNS = [["-t", "0", "-n", "40", "-i", "Once upon a time"], ["-t", "0.9", "-p", "0.8", "-s", "42", "-n", "40", "-i", "the"],
         ["-t", "1", "-p", "0", "-s", "7", "-n", "30"]]
 
 
 def _model(tmp: Path, variant: str) -> Path:
     kind = VARIANTS[variant]
+    if isinstance(kind, dict):
+        from gguf import GGMLQuantizationType as T
+
+        types = {name: T[kind.get(name[:-len(".weight")], kind[""])] for name in _types("F32")}
+        return tinygguf.write(tmp / f"tiny-{variant}.gguf", tensor_types=types)
     return tinygguf.write(tmp / f"tiny-{variant}.gguf", tensor_types=_types(kind) if kind else None)
 
 
@@ -50,7 +63,8 @@ def test_verify_every_block_type_on_the_host(variant: str, tmp_path: Path) -> No
         _verify("host", model, args)
 
 
-def test_verify_on_g4(tmp_path: Path) -> None:
-    model = _model(tmp_path, "mixed")
+@pytest.mark.parametrize("variant", ["mixed", "q5_1+q4_K+q5_K", "iq4_nl+q6_K+iq4_xs"])
+def test_verify_on_g4(tmp_path: Path, variant: str) -> None:
+    model = _model(tmp_path, variant)
     for args in RUNS:
         _verify("g4", model, args)

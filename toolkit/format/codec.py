@@ -7,8 +7,9 @@ from ..errors import UsageError
 from ..models import Activations, Model, Tensor
 from .blobs import blob_payloads, parse_bpe_blob, parse_chat_blob, read_blob, read_tokenizer_blob
 from .header import read_header, write_header
-from .layout import BLOCK_DTYPES, BPE_TENSOR, CHAT_TENSOR, DTYPE_F32, ENDIANS, MATRICES, QUANT_NAMES_TO_CODE
-from .tensors import place, read_tensor, tensor_payloads, write_tensors
+from .layout import (BLOCK_DTYPES, BPE_TENSOR, CHAT_TENSOR, DTYPE_F32, ENDIANS, KEPT_DTYPES, MATRICES,
+                     QUANT_NAMES_TO_CODE)
+from .tensors import place, read_layers, read_tensor, tensor_payloads, write_tensors
 
 
 def encode(model: Model, endian: str, quant: str | None = None) -> bytes:
@@ -34,11 +35,15 @@ def decode(data: bytes, source: str) -> Model:
     config, entries = header.config, header.entries
     quant_code = QUANT_NAMES_TO_CODE[header.quant]
     # a matrix is f32 or of the header's quantization; float32-activation blocks may mix kinds
-    mixed = set(BLOCK_DTYPES.values()) if header.activations is Activations.FLOAT32 else set()
+    mixed = set(BLOCK_DTYPES.values()) | set(KEPT_DTYPES.values()) \
+        if header.activations is Activations.FLOAT32 else set()
     allowed = {DTYPE_F32, quant_code} | mixed
     tensors: dict[str, Tensor] = {}
     for name, shape in config.tensor_shapes().items():
         entry = entries.get(name)
+        if entry is None and len(shape) == 3 and name in MATRICES and f"{name}.0" in entries:
+            tensors[name] = read_layers(data, bo, entries, name, shape, allowed, source)
+            continue
         dtype = DTYPE_F32 if name not in MATRICES else \
             entry.dtype if entry is not None and entry.dtype in allowed else quant_code
         tensors[name] = read_tensor(data, bo, entries, name, shape, dtype, source)

@@ -14,7 +14,8 @@ Layout, every integer and float in the file's byte order (``endian``):
     64      4     shared classifier (0 or 1)
     68      4     rope theta (f32)
     72      4     rms norm epsilon (f32)
-    76      4     weight quantization of most matrices: a dtype code (0 f32, 2 q8_0, 3 q4_0, 5 q4_1)
+    76      4     weight quantization of most matrices: a dtype code (0 f32, 2 q8_0, 3 q4_0, 5 q4_1;
+                  0 when wq is kept GGUF blocks or stored per layer: the table says each type)
     80      4     tokenizer kind: 0 llama2.c (sentencepiece scores), 1 GPT-2 byte-level BPE
     84      4     flags: bit 0 float activations (block-quantized matrices multiply float32
                   activations, and may mix block kinds; else int8-quantized ones), bit 1 ChatML
@@ -29,8 +30,15 @@ file's byte order; for BPE vocabularies the pieces are raw bytes and the "bpe" b
 layout in toolkit/format/blobs.py; ChatML models have a "chat" blob: a flag byte and the default
 system prompt); dtypes 2 (q8_0), 3 (q4_0) and 5 (q4_1) are block-quantized codes, whose scales
 are the tensor NAME.scales of dtype 4 (fp16), and for q4_1 whose mins are NAME.mins (fp16, same
-shape) (layout in toolkit/quant.py). Norms always stay f32; each matrix (MATRICES) is f32 or
-block-quantized, as its table entry says.
+shape) (layout in toolkit/quant.py). dtypes 6 .. 14 (KEPT_DTYPES: q5_0, q5_1, q2_K, q3_K, q4_K,
+q5_K, q6_K, iq4_nl, iq4_xs; float activations only) are GGUF blocks kept bit for bit, one 2-D
+tensor per matrix holding every block field, in row groups of 4 rows, each field's array 16-byte
+aligned (layout in toolkit/quant.py, "GGUF blocks kept bit for bit"). Norms always stay f32;
+each matrix (MATRICES) is f32 or block-quantized, as its table entry says.
+
+A per-layer matrix stack whose layers differ in type (GGUF mixes such as Q4_K_M), or that holds
+dtypes 6 .. 14, is stored per layer: no entry NAME, but NAME.0 .. NAME.{n_layers-1}, each a 2-D
+matrix of its own dtype (with NAME.l.scales / NAME.l.mins for dtypes 2, 3, 5).
 
 The stored layout depends only on the byte order, never on the target: one big-endian file
 serves every big-endian target.
@@ -38,7 +46,7 @@ serves every big-endian target.
 
 from __future__ import annotations
 
-from ..quant import KINDS
+from ..quant import BLOCK_FORMATS, KINDS
 
 MAGIC = b"PPCLLM\0\0"
 BOM = 0x0A0B0C0D
@@ -54,6 +62,10 @@ DTYPE_Q4_0 = 3
 DTYPE_F16 = 4
 DTYPE_Q4_1 = 5
 BLOCK_DTYPES = {"q8_0": DTYPE_Q8_0, "q4_0": DTYPE_Q4_0, "q4_1": DTYPE_Q4_1}
+# GGUF blocks kept bit for bit, one tensor per matrix in row groups (toolkit/quant.py): 6 q5_0,
+# 7 q5_1, 8 q2_K, 9 q3_K, 10 q4_K, 11 q5_K, 12 q6_K, 13 iq4_nl, 14 iq4_xs
+KEPT_DTYPES = {name: f.dtype for name, f in BLOCK_FORMATS.items()}
+KEPT_NAMES = {code: name for name, code in KEPT_DTYPES.items()}
 QUANT_DTYPES = {"f32": DTYPE_F32, **{kind: BLOCK_DTYPES[kind] for kind in KINDS}}  # what --quant makes
 QUANT_NAMES = {code: name for name, code in {**QUANT_DTYPES, **BLOCK_DTYPES}.items()}
 QUANT_NAMES_TO_CODE = {"f32": DTYPE_F32, **BLOCK_DTYPES}

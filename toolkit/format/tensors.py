@@ -10,9 +10,9 @@ import numpy as np
 from .. import quant as qmod
 from ..errors import InputError
 from ..models import Tensor
-from ..quant import QuantTensor
+from ..quant import BLOCK_FORMATS, BlockTensor, LayerStack, QuantTensor
 from .layout import (ALIGNMENT, BLOCK_DTYPES, DTYPE_F16, DTYPE_F32, DTYPE_Q4_1, ENTRY_FORMAT, ENTRY_SIZE,
-                     HEADER_SIZE, MATRICES, MINS_SUFFIX, QUANT_NAMES, SCALES_SUFFIX)
+                     HEADER_SIZE, KEPT_DTYPES, KEPT_NAMES, MATRICES, MINS_SUFFIX, QUANT_NAMES, SCALES_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,11 @@ class TensorEntry:
     def nbytes(self) -> int:
         if self.dtype in BLOCK_DTYPES.values():
             return qmod.code_nbytes(QUANT_NAMES[self.dtype], self.dims)
+        if self.dtype in KEPT_NAMES:
+            fmt = BLOCK_FORMATS[KEPT_NAMES[self.dtype]]
+            if len(self.dims) != 2 or self.dims[1] % fmt.block:
+                return -1  # never a valid size: read_table refuses the entry
+            return qmod.block_layout_nbytes(fmt, self.dims[0], self.dims[1])
         return int(np.prod(self.dims)) * {DTYPE_F32: 4, DTYPE_F16: 2}.get(self.dtype, 1)
 
 
@@ -40,21 +45,32 @@ def tensor_payloads(tensors: dict[str, Tensor], quant: str | None, bo: str) -> l
     """The payloads of every tensor in file order, matrices quantized as asked (None: as they are)."""
     out: list[Payload] = []
     for name, tensor in tensors.items():
-        wanted = (tensor.kind if isinstance(tensor, QuantTensor) else "f32") if quant is None else quant
-        if name in MATRICES and wanted != "f32":
-            q = _as_quant(tensor, wanted)
-            out.append((name, BLOCK_DTYPES[wanted], q.shape, qmod.encode_codes(q)))
-            out.append((name + SCALES_SUFFIX, DTYPE_F16, qmod.scales_shape(q.shape), qmod.encode_scales(q, bo)))
-            if q.mins is not None:
-                out.append((name + MINS_SUFFIX, DTYPE_F16, qmod.scales_shape(q.shape),
-                            qmod.encode_scales(q, bo, q.mins)))
+        if isinstance(tensor, LayerStack):  # per layer: NAME.0, NAME.1, ...
+            for index, layer in enumerate(tensor.layers):
+                out.extend(_one_payload(f"{name}.{index}", layer, None, bo))
         else:
-            dense = qmod.dequantize(tensor) if isinstance(tensor, QuantTensor) else tensor
-            out.append((name, DTYPE_F32, tuple(dense.shape), _f32_bytes(dense, bo)))
+            out.extend(_one_payload(name, tensor, quant if name in MATRICES else "f32", bo))
     return out
 
 
-def _as_quant(tensor: Tensor, quant: str) -> QuantTensor:
+def _one_payload(name: str, tensor: Tensor, quant: str | None, bo: str) -> list[Payload]:
+    if isinstance(tensor, BlockTensor):
+        return [(name, KEPT_DTYPES[tensor.kind], tensor.shape, qmod.encode_blocks(tensor, bo))]
+    if isinstance(tensor, LayerStack):
+        raise ValueError(f"{name}: a stack inside a stack")
+    wanted = (tensor.kind if isinstance(tensor, QuantTensor) else "f32") if quant is None else quant
+    if wanted == "f32":
+        dense = qmod.dequantize(tensor) if isinstance(tensor, QuantTensor) else tensor
+        return [(name, DTYPE_F32, tuple(dense.shape), _f32_bytes(dense, bo))]
+    q = _as_quant(tensor, wanted)
+    out = [(name, BLOCK_DTYPES[wanted], q.shape, qmod.encode_codes(q)),
+           (name + SCALES_SUFFIX, DTYPE_F16, qmod.scales_shape(q.shape), qmod.encode_scales(q, bo))]
+    if q.mins is not None:
+        out.append((name + MINS_SUFFIX, DTYPE_F16, qmod.scales_shape(q.shape), qmod.encode_scales(q, bo, q.mins)))
+    return out
+
+
+def _as_quant(tensor: np.ndarray | QuantTensor, quant: str) -> QuantTensor:
     if isinstance(tensor, QuantTensor):
         return tensor if tensor.kind == quant else qmod.quantize(qmod.dequantize(tensor), quant)
     return qmod.quantize(tensor, quant)
@@ -96,6 +112,9 @@ def read_table(data: bytes, bo: str, n_entries: int, file_size: int, source: str
         if not 1 <= ndim <= 3:
             raise InputError(f"{source}: tensor {name} has {ndim} dimensions")
         entry = TensorEntry(name, dtype, (d0, d1, d2)[:ndim], offset)
+        if entry.nbytes < 0:
+            raise InputError(f"{source}: tensor {name} of dtype {dtype} has a shape its blocks cannot have "
+                             f"{entry.dims}")
         if offset % ALIGNMENT or offset < end or offset + entry.nbytes > file_size or name in entries:
             raise InputError(f"{source}: tensor {name} lies outside the file, overlaps, is misaligned or repeated")
         entries[name] = entry
@@ -115,10 +134,12 @@ def read_tensor(data: bytes, bo: str, entries: dict[str, TensorEntry], name: str
         raise InputError(f"{source}: tensor {name} is missing or has the wrong type or shape (want {shape})")
     if dtype == DTYPE_F32:
         return _f32_at(data, bo, entry)
+    raw = data[entry.offset:entry.offset + entry.nbytes]
+    if dtype in KEPT_NAMES:
+        return qmod.decode_blocks_layout(KEPT_NAMES[dtype], raw, shape, bo)
     scales = entries.get(name + SCALES_SUFFIX)
     if scales is None or scales.dtype != DTYPE_F16 or scales.dims != qmod.scales_shape(shape):
         raise InputError(f"{source}: tensor {name}{SCALES_SUFFIX} is missing or has the wrong shape")
-    raw = data[entry.offset:entry.offset + entry.nbytes]
     halves = np.frombuffer(data, dtype=bo + "f2", count=int(np.prod(scales.dims)), offset=scales.offset)
     mins = None
     if dtype == DTYPE_Q4_1:
@@ -129,3 +150,17 @@ def read_tensor(data: bytes, bo: str, entries: dict[str, TensorEntry], name: str
         mins = qmod.decode_scales(low.reshape(m.dims), shape)
     return qmod.decode_codes(QUANT_NAMES[dtype], raw, shape,
                              qmod.decode_scales(halves.reshape(scales.dims), shape), mins)
+
+
+def read_layers(data: bytes, bo: str, entries: dict[str, TensorEntry], name: str, shape: tuple[int, ...],
+                allowed: set[int], source: str) -> LayerStack:
+    """A stack stored per layer (NAME.0, NAME.1, ...), each layer of any ``allowed`` dtype."""
+    layers = []
+    for index in range(shape[0]):
+        entry = entries.get(f"{name}.{index}")
+        if entry is None or entry.dtype not in allowed:
+            raise InputError(f"{source}: tensor {name}.{index} is missing or of a type this file may not hold")
+        layer = read_tensor(data, bo, entries, f"{name}.{index}", shape[1:], entry.dtype, source)
+        assert not isinstance(layer, LayerStack)
+        layers.append(layer)
+    return LayerStack(tuple(layers))

@@ -135,16 +135,24 @@ def tiny_model(seed: int = 0) -> Model:
     return Model(TINY, tensors, read_tokenizer(default_tokenizer()))
 
 
-def tiny_bpe_model() -> Model:
-    """The tiny GGUF llama model (tinygguf.py: BPE vocabulary 280, Q8_0 / Q4_1, ChatML), read as
-    `ppc-llm convert` reads it."""
+# a tiny GGUF's tensors in kept block types, differing by layer (stored per layer when converted)
+KEPT_MIX = {"token_embd.weight": "Q5_0", "blk.0.attn_q.weight": "IQ4_NL", "blk.1.attn_q.weight": "Q5_1",
+            "blk.0.ffn_down.weight": "Q4_K", "blk.1.ffn_down.weight": "Q6_K"}
+
+
+def tiny_bpe_model(kept: bool = False) -> Model:
+    """The tiny GGUF llama model (tinygguf.py: BPE vocabulary 280, Q8_0 / Q4_1, ChatML; ``kept``:
+    some tensors in KEPT_MIX's types), read as `ppc-llm convert` reads it."""
     import tempfile
+
+    from gguf import GGMLQuantizationType
 
     from ..models.gguf import read_gguf
     from . import tinygguf
 
+    types = {name: GGMLQuantizationType[kind] for name, kind in KEPT_MIX.items()} if kept else None
     with tempfile.TemporaryDirectory() as tmp:
-        path = tinygguf.write(Path(tmp) / "tiny.gguf")
+        path = tinygguf.write(Path(tmp) / "tiny.gguf", tensor_types=types)
         return read_gguf(path, path.read_bytes())
 
 
@@ -206,6 +214,7 @@ def _seeds(loader: str) -> dict[str, bytes]:
     seeds.update({f"stories260K.{endian}.{quant}": fmt.encode(stories, endian, quant)
                   for endian in ("little", "big") for quant in fmt.QUANT_DTYPES})
     seeds.update({f"tiny_bpe.{endian}": fmt.encode(tiny_bpe_model(), endian) for endian in ("little", "big")})
+    seeds.update({f"tiny_kept.{endian}": fmt.encode(tiny_bpe_model(kept=True), endian) for endian in ("little", "big")})
     return seeds
 
 

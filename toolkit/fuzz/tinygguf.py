@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..models.bpe import byte_decoder
+from ..quant import BLOCK_FORMATS, BlockFormat
 
 DIM, HIDDEN, LAYERS, HEADS, KV_HEADS, CONTEXT = 64, 256, 2, 4, 2, 64
 CONTROL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
@@ -48,6 +49,19 @@ def _vocabulary() -> tuple[list[str], list[int], list[str]]:
             raise AssertionError(word)
     types = [1] * len(tokens) + [3] * len(CONTROL_TOKENS)
     return tokens + list(CONTROL_TOKENS), types, merges
+
+
+def random_blocks(fmt: BlockFormat, rows: int, nb: int, rng: np.random.Generator,
+                  scale: float = 0.05) -> np.ndarray:
+    """GGUF blocks of a kept type (rows, nb, block bytes): random bytes for every code and scale
+    field, finite fp16 values (normal, times ``scale``) for d / dmin / m (IQ4_XS's u16 scales_h
+    stays random bytes)."""
+    blocks = rng.integers(0, 256, (rows, nb, fmt.block_bytes), dtype=np.uint8)
+    for name, start, size, item in fmt.fields:
+        if item == 2 and name != "scales_h":
+            halves = (rng.standard_normal(rows * nb) * scale).astype(np.float16)
+            blocks[:, :, start:start + size] = np.frombuffer(halves.tobytes(), np.uint8).reshape(rows, nb, 2)
+    return blocks
 
 
 def write(path: Path, *, arch: str = "llama", drop: tuple[str, ...] = (), tokenizer_model: str = "gpt2",
@@ -113,7 +127,7 @@ def write(path: Path, *, arch: str = "llama", drop: tuple[str, ...] = (), tokeni
     kinds.update(tensor_types or {})
     order = [n for n in shapes if n != missing]
     for name in order:
-        shape, kind = shapes[name], kinds[name]
+        shape, kind = shapes[name], T(kinds[name])
         data = (rng.standard_normal(shape) * (1.0 if len(shape) == 1 else 0.2)).astype(np.float32)
         if len(shape) == 1:
             data = 1.0 + 0.1 * data
@@ -121,6 +135,10 @@ def write(path: Path, *, arch: str = "llama", drop: tuple[str, ...] = (), tokeni
             writer.add_tensor(name, data)
         elif kind in (T.Q8_0, T.Q4_0, T.Q4_1):
             writer.add_tensor(name, quantize(data, kind), raw_dtype=kind)
+        elif kind.name.lower().replace("_k", "_K") in BLOCK_FORMATS:  # random codes, small finite scales
+            fmt = BLOCK_FORMATS[kind.name.lower().replace("_k", "_K")]
+            blocks = random_blocks(fmt, shape[0], shape[-1] // fmt.block, rng)
+            writer.add_tensor(name, blocks.reshape(shape[0], -1), raw_dtype=kind)
         else:  # a type ppc-llm does not convert: bytes of the right size are enough
             from gguf import GGML_QUANT_SIZES
             block, size = GGML_QUANT_SIZES[kind]

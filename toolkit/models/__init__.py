@@ -19,10 +19,10 @@ from enum import Enum
 import numpy as np
 
 from ..errors import InputError
-from ..quant import QuantTensor
+from ..quant import BlockTensor, LayerStack, QuantTensor
 from .bpe import BPE
 
-Tensor = np.ndarray | QuantTensor
+Tensor = np.ndarray | QuantTensor | BlockTensor | LayerStack
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,20 @@ class Model:
         """'f32', or the block quantization of the matrices."""
         wq = self.tensors["wq"]
         return wq.kind if isinstance(wq, QuantTensor) else "f32"
+
+    @property
+    def matrix_kinds(self) -> str:
+        """The matrices' types, e.g. 'q4_K+q6_K+q8_0' for a GGUF Q4_K_M file (what `convert` says)."""
+        from ..quant import tensor_kind
+
+        kinds: set[str] = set()
+        for name in ("tok_embeddings", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "wcls"):
+            t = self.tensors.get(name)
+            if isinstance(t, LayerStack):
+                kinds.update(t.kinds)
+            elif t is not None:
+                kinds.add(tensor_kind(t))
+        return "+".join(sorted(kinds))
 
     @property
     def keeps_blocks(self) -> bool:

@@ -2,9 +2,11 @@
 
 The ``gguf`` package reads the file, but it trusts every length and count it finds, so
 ``check_structure`` first walks the header, the metadata and the tensor table with bounds checks
-against the file's size. GGUF's quantization blocks are kept as they are (Q8_0, Q4_0, Q4_1;
-F16 and F32 matrices become f32, which is exact): codes and fp16 scales (and Q4_1's fp16 mins)
-move into ``QuantTensor``s, nothing is re-quantized. They multiply float32 activations (the
+against the file's size. GGUF's quantization blocks are kept as they are (F16, BF16 and F32
+matrices become f32, which is exact): Q8_0, Q4_0, Q4_1 codes and fp16 scales (and Q4_1's fp16
+mins) move into ``QuantTensor``s; Q5_0, Q5_1, Q2_K .. Q6_K, IQ4_NL and IQ4_XS blocks into
+``BlockTensor``s, byte for byte; nothing is re-quantized. A layer stack whose layers differ in
+type (llama.cpp's mixes: Q4_K_M gives some layers' ffn_down Q6_K) is a ``LayerStack``. They multiply float32 activations (the
 model's ``Activations.FLOAT32``), so ``--quant`` does not apply to them (``Model.keeps_blocks``).
 
 GGUF's llama Q and K matrices are stored permuted (by llama.cpp's converter) so that RoPE turns
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..quant import GROUP, QuantTensor, padded_groups
+from ..quant import BLOCK_FORMATS, GROUP, BlockTensor, LayerStack, QuantTensor, padded_groups
 from . import Activations, Model, ModelConfig, Tensor, Tokenizer
 from .bpe import BPE, NO_TOKEN, piece_bytes
 
@@ -33,8 +35,14 @@ MAX_STRING = 1 << 24         # bytes of one string
 # GGUF metadata value types: fixed sizes (None: string 8, array 9)
 SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 UNSIGNED_FORMATS = {0: "B", 2: "H", 4: "I", 10: "Q"}  # uint8/16/32/64 value types: struct codes
-F32, F16, Q4_0, Q4_1, Q8_0 = 0, 1, 2, 3, 8
-KEPT = {F32: "F32", F16: "F16", Q4_0: "Q4_0", Q4_1: "Q4_1", Q8_0: "Q8_0"}
+F32, F16, Q4_0, Q4_1, Q8_0, BF16 = 0, 1, 2, 3, 8, 30
+WIDENED = {F32: "F32", F16: "F16", BF16: "BF16"}  # become float32, exactly
+# GGUF's type codes of the blocks kept as stored: the int8-era kinds (QuantTensor) and the rest
+# (BlockTensor, toolkit/quant.py's BLOCK_FORMATS)
+OLD_BLOCKS = {Q4_0: "Q4_0", Q4_1: "Q4_1", Q8_0: "Q8_0"}
+NEW_BLOCKS = {6: "Q5_0", 7: "Q5_1", 10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K",
+              20: "IQ4_NL", 23: "IQ4_XS"}
+KEPT = {**WIDENED, **OLD_BLOCKS, **NEW_BLOCKS}
 LAYER_TENSORS = {"attn_norm": "rms_att", "attn_q": "wq", "attn_k": "wk", "attn_v": "wv",
                  "attn_output": "wo", "ffn_norm": "rms_ffn", "ffn_gate": "w1", "ffn_down": "w2",
                  "ffn_up": "w3"}
@@ -262,20 +270,35 @@ def _one_tensor(t: Any, shape: tuple[int, ...], source: str) -> Tensor:
         kind = getattr(t.tensor_type, "name", str(ttype))
         raise InputError(f"{source}: tensor {t.name} is {kind}, which ppc-llm does not convert "
                          f"(it reads {', '.join(KEPT.values())})",
-                         "re-quantize the model to Q8_0, Q4_0 or Q4_1 with llama.cpp's llama-quantize")
+                         "re-quantize the model to one of those with llama.cpp's llama-quantize")
     if ttype in (F32, F16):
         return np.asarray(t.data, dtype=np.float32).reshape(shape)
+    if ttype == BF16:
+        from gguf.quants import dequantize
+
+        return np.asarray(dequantize(np.asarray(t.data), t.tensor_type), dtype=np.float32).reshape(shape)
     if len(shape) != 2:
         raise InputError(f"{source}: tensor {t.name} is a quantized vector", FIX)
+    if ttype in NEW_BLOCKS:
+        fmt = BLOCK_FORMATS[NEW_BLOCKS[ttype].lower().replace("_k", "_K")]
+        raw = np.asarray(t.data, dtype=np.uint8).reshape(shape[0], shape[1] // fmt.block, fmt.block_bytes)
+        return BlockTensor(fmt.name, shape, raw.copy())
     return _block_tensor(t.name, ttype, t.data, shape[0], shape[1])
 
 
 def _stack(parts: list[Tensor], name: str, source: str) -> Tensor:
+    """One stacked tensor when the layers share a type (float32, or one int8-era block kind),
+    else a LayerStack: GGUF mixes (Q4_K_M, ...) choose a type per layer."""
     if all(isinstance(p, np.ndarray) for p in parts):
         return np.stack([np.asarray(p) for p in parts])
     quants = [p for p in parts if isinstance(p, QuantTensor)]
     if len(quants) != len(parts) or len({q.kind for q in quants}) != 1:
-        raise InputError(f"{source}: the layers' {name} matrices mix quantization types", FIX)
+        layers = []
+        for p in parts:
+            if isinstance(p, LayerStack):
+                raise InputError(f"{source}: the layers' {name} matrices are stacks", FIX)
+            layers.append(p)
+        return LayerStack(tuple(layers))
     mins = None if quants[0].mins is None else np.stack([q.mins for q in quants if q.mins is not None])
     return QuantTensor(quants[0].kind, (len(quants),) + quants[0].shape, np.stack([q.values for q in quants]),
                        np.stack([q.scales for q in quants]), mins)

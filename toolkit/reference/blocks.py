@@ -4,6 +4,8 @@ A matrix in 32-value blocks (``toolkit.quant.QuantTensor``) multiplies its input
 as the converted file's header says:
 
 * int8 activations (llama2.c models converted with ``--quant``): ``toolkit.quant.matvec``;
+* GGUF blocks kept bit for bit (q5_0 .. iq4_xs, ``toolkit.quant.BlockTensor``): ``BlockMatrix``,
+  the engine's ``ppcllm_matvec_kq_scalar`` (its definition in toolkit/quant.py);
 * float32 activations (``Activations.FLOAT32``: blocks kept as a GGUF file stored them, q8_0,
   q4_0, q4_1), which the kernel takes as 16-bit integers: ``matvec_wide``, the engine's
   ``ppcllm_prepare_fvec`` + ``ppcllm_matvec_blk_scalar``. The input is cut into groups of
@@ -18,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quant import GROUP, LANES, QuantTensor, matvec
+from ..quant import GROUP, LANES, BlockTensor, QuantTensor, decode_blocks, matvec, padded_groups
 
-__all__ = ["WideMatrix", "matvec", "matvec_wide", "quantize_wide"]
+__all__ = ["BlockMatrix", "WideMatrix", "matvec", "matvec_wide", "quantize_wide"]
 
 F32 = np.float32
 _WIDE_MAX = 32767.0
@@ -107,3 +109,45 @@ class WideMatrix:
 def matvec_wide(q: QuantTensor, x: np.ndarray) -> np.ndarray:
     """out = W @ x for a 2-D QuantTensor W and float32 x, as the engine's block kernel computes it."""
     return WideMatrix(q)(x)
+
+
+class BlockMatrix:
+    """A BlockTensor as ``ppcllm_matvec_kq_scalar`` multiplies it with float32 inputs: per
+    sub-block the exact isum = sum(u * q) and qsum = sum(q), one float32 accumulator per row over
+    the sub-blocks in order, ``acc = fmaf((float)(isum - off * qsum), A * s, acc)`` (then, with a
+    minimum, ``acc = fmaf((float)qsum, B * s, acc)``).
+
+    The codes are kept as float32 (sub-block, row, value): every partial sum of u * lo (< 2^24)
+    and of u * hi (< 2^21) is an exact float32 integer, so a batched matrix product is exact."""
+
+    def __init__(self, t: BlockTensor) -> None:
+        fmt = t.format
+        self.off, self.sub = fmt.off, fmt.sub
+        self.rows, self.cols = t.shape[0], t.shape[1]
+        u, self.a, self.b = decode_blocks(t)
+        self.nsb = self.cols // fmt.sub
+        self.u = np.ascontiguousarray(u.reshape(self.rows, self.nsb, self.sub).transpose(1, 0, 2), dtype=np.float32)
+        self.groups = padded_groups(self.cols)
+        self.group_of = (np.arange(self.nsb) * self.sub) // GROUP
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        qx, sx = quantize_wide(x, self.groups)
+        q = qx[:self.cols].reshape(self.nsb, self.sub)
+        hi = np.floor_divide(q, 256)
+        lo = q - 256 * hi
+        isum = np.matmul(self.u, hi.astype(np.float32)[:, :, None])[..., 0].astype(np.float64) * 256.0 + \
+            np.matmul(self.u, lo.astype(np.float32)[:, :, None])[..., 0].astype(np.float64)  # (nsb, rows)
+        qsum = q.sum(axis=1)  # (nsb,) int64
+        ival = (isum - float(self.off) * qsum[:, None].astype(np.float64)).astype(np.float32).astype(np.float64)
+        s = sx[self.group_of]  # (nsb,)
+        a_s = (self.a * s[None, :]).astype(np.float32).T.astype(np.float64)  # (nsb, rows)
+        terms = ival * a_s
+        if self.b is not None:
+            b_s = (self.b * s[None, :]).astype(np.float32).T.astype(np.float64)
+            qterm = qsum.astype(np.float32).astype(np.float64)[:, None] * b_s
+        acc = np.zeros(self.rows, dtype=np.float32)
+        for sb in range(self.nsb):
+            acc = (terms[sb] + acc).astype(np.float32)  # fmaf: one rounding of product + acc
+            if self.b is not None:
+                acc = (qterm[sb] + acc).astype(np.float32)
+        return acc

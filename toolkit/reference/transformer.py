@@ -16,8 +16,8 @@ import numpy as np
 
 from .. import quant
 from ..models import Activations, Model, Tensor
-from ..quant import QuantTensor
-from .blocks import WideMatrix, matvec
+from ..quant import BlockTensor, LayerStack, QuantTensor, dequantize_blocks
+from .blocks import BlockMatrix, WideMatrix, matvec
 from .kernels import matmul, rmsnorm, rope_coefficients, rope_frequencies, rotate, sequential_sum, softmax, swiglu
 
 __all__ = ["Linear", "Transformer"]
@@ -46,6 +46,10 @@ class _Layer:
 def _linear(matrix: Tensor, wide: bool) -> Linear:
     """A dense matrix as run.c's matmul (transposed once so a column is contiguous), a quantized
     one as the engine's block kernel for its activations (``wide``: 16-bit, else int8)."""
+    if isinstance(matrix, LayerStack):
+        raise ValueError("a per-layer stack is not one matrix")
+    if isinstance(matrix, BlockTensor):
+        return BlockMatrix(matrix)
     if isinstance(matrix, QuantTensor):
         return WideMatrix(matrix) if wide else functools.partial(matvec, matrix)
     return functools.partial(matmul, np.ascontiguousarray(np.asarray(matrix, dtype=np.float32).T))
@@ -58,11 +62,17 @@ def wide_activations(model: Model) -> bool:
 
 
 def _layer_matrix(tensor: Tensor, index: int) -> Tensor:
-    return tensor.rows_of(index) if isinstance(tensor, QuantTensor) else tensor[index]
+    if isinstance(tensor, BlockTensor):
+        raise ValueError("a kept-block matrix is not a stack")
+    return tensor.rows_of(index) if isinstance(tensor, (QuantTensor, LayerStack)) else tensor[index]
 
 
 def _dense(tensor: Tensor) -> np.ndarray:
     """Float32 values (an embedding table is looked up dequantized, as the engine does)."""
+    if isinstance(tensor, LayerStack):
+        raise ValueError("a per-layer stack is a matrix stack, never dense")
+    if isinstance(tensor, BlockTensor):
+        return dequantize_blocks(tensor)
     return quant.dequantize(tensor) if isinstance(tensor, QuantTensor) else np.asarray(tensor, dtype=np.float32)
 
 
