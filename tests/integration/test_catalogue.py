@@ -832,7 +832,7 @@ def test_engine_bpe_model(engine: str, label: str, kind: str, args: list[str | b
                           message: str | None, bpe_model: Model, tmp_path: Path, asan_build: fuzz.FuzzBuild,
                           builds: dict[str, Build]) -> None:
     with case(f"engine-{engine}/bpe/{label}"):
-        model = bpe_model if kind == "chat" else dataclasses.replace(bpe_model, chat=False, chat_system=None)
+        model = bpe_model if kind == "chat" else dataclasses.replace(bpe_model, chat=None)
         path = tmp_path / "model.bin"
         path.write_bytes(fmt.encode(model, "little" if engine == "host-asan" else "big"))
         outcome = run_engine(engine, [str(path), *args], asan_build, builds)
