@@ -162,8 +162,9 @@ def derive(template: str, *, bos_token: str, eos_token: str, add_bos: bool, stop
     if folded and r.must([_msg("user", SYSTEM + system_suffix + USER)]) != \
             system_prefix + SYSTEM + system_suffix + USER + user_suffix:
         raise _refuse(source, "folds the system prompt into the first user turn by no clean rule")
-    if add_bos and bos_token and first.startswith(bos_token) and system_prefix.startswith(bos_token):
-        first, system_prefix = first[len(bos_token):], system_prefix[len(bos_token):]
+    if add_bos and bos_token:
+        first, system_prefix = (text[len(bos_token):] if text.startswith(bos_token) else text
+                                for text in (first, system_prefix))
     date = clock.rendered[0] if clock.rendered else None
     return ChatFormat(first, system_prefix, system_suffix, user_prefix, user_suffix, default, system_role, folded,
                       tuple(stops), date)
