@@ -15,7 +15,8 @@
 
 typedef struct {
     long start;
-    int show_ids;   /* -x 1: the sampled and printed token ids go to stderr */
+    int show_ids;   /* -x 1: the sampled and printed token ids go to stderr; 2: also each chat
+                     * turn's prompt ids */
 } run_stats;
 
 enum { MODE_GENERATE, MODE_CHAT, MODE_ENCODE };

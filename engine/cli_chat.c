@@ -314,12 +314,32 @@ static void print_context_full(ppcllm_model *m, const ppcllm_chat *chat)
 }
 
 /* One turn. EXIT_SUCCESS: the reply ended (or Ctrl-C stopped it); EXIT_CONTEXT; EXIT_FAILURE. */
+/* -x 2: the ids the turn feeds, one line on stderr ("prompt ids: ..."), before its reply */
+static void print_prompt_ids(ppcllm_model *m, const ppcllm_chat *chat, const cli_args *args, const char *user)
+{
+    ppcllm_error err;
+    int n = 0, i, one, *ids = NULL;
+    ppcllm_chat_prompt(m, chat, args->system, user, &one, 1, &n, &err); /* the count */
+    ids = n > 0 ? (int *)malloc((size_t)n * sizeof(int)) : NULL;
+    if (ids != NULL && ppcllm_chat_prompt(m, chat, args->system, user, ids, n, &n, &err) == PPCLLM_OK) {
+        fprintf(stderr, "prompt ids:");
+        for (i = 0; i < n; i++) {
+            fprintf(stderr, " %d", ids[i]);
+        }
+        fprintf(stderr, "\n");
+    }
+    free(ids);
+}
+
 static int chat_turn(ppcllm_model *m, ppcllm_chat *chat, const cli_args *args, const char *user, run_stats *stats)
 {
     ppcllm_error err;
     ppcllm_status st;
     int stopped;
     stats->start = 0;
+    if (stats->show_ids > 1) {
+        print_prompt_ids(m, chat, args, user);
+    }
     st = ppcllm_chat_turn(m, chat, args->system, user, &args->opt, print_piece, stats, &err);
     if (chat->reply_tokens > 0) {
         printf("\n");
@@ -401,7 +421,7 @@ int run_chat(ppcllm_model *m, cli_args *args, const char *prompt, run_stats *sta
     ppcllm_chat chat;
     int status;
     if (!ppcllm_has_chat(m)) {
-        fprintf(stderr, "error: %s has no ChatML chat template: run it without -m chat\n", args->model);
+        fprintf(stderr, "error: %s has no chat template: run it without -m chat\n", args->model);
         return EXIT_USAGE;
     }
     ppcllm_chat_start(&chat, args->opt.seed);

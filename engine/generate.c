@@ -3,8 +3,8 @@
  * ppcllm_feed describes a stretch of the conversation: tokens to feed from the current position,
  * then sampling until a stop token (tokenizer.h) or the position limit. Plain generation is one
  * stretch; each chat turn is one more, continuing from the previous turn's position. A chat
- * template is data (ppcllm_chat_format): the strings around each role's message and the control
- * tokens that end a reply, so another template is one more table. */
+ * template is data (ppcllm_chat_template, from the model file): the strings around each role's
+ * message and the tokens that end a reply. */
 #include "internal.h"
 
 #include <string.h>
@@ -12,28 +12,27 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Chat templates                                                                             */
 
-static const ppcllm_chat_format ppcllm_chatml = {
-    "<|im_start|>system\n", "<|im_start|>user\n", "<|im_start|>assistant\n", "<|im_end|>\n",
-    "<|im_start|>", "<|im_end|>", "model file has a chat template but no ChatML tokens",
-};
-
-const ppcllm_chat_format *ppcllm_chat_format_for(ppcllm_u32 flags)
-{
-    return (flags & PPCLLM_FLAG_CHATML) != 0 ? &ppcllm_chatml : NULL;
-}
-
 ppcllm_status ppcllm_chat_prepare(ppcllm_model *m, ppcllm_error *err)
 {
-    const ppcllm_chat_format *f = m->chat.format;
-    const ppcllm_tokenizer *t = &m->tok;
-    if (f == NULL) {
-        return PPCLLM_OK;
-    }
-    m->chat.end_token = t->ops->special_id(t, f->end_marker);
-    if (t->ops->special_id(t, f->start_marker) < 0 || m->chat.end_token < 0) {
-        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, f->missing, NULL);
+    int i;
+    for (i = 0; m->chat.present && i < m->chat.n_stops; i++) {
+        if (m->chat.stops[i] >= m->tok.vocab_size) {
+            return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file chat data is malformed: ",
+                               "a stop token lies outside the vocabulary");
+        }
     }
     return PPCLLM_OK;
+}
+
+static int ppcllm_chat_is_stop(const ppcllm_chat_template *c, int token)
+{
+    int i;
+    for (i = 0; i < c->n_stops; i++) {
+        if (c->stops[i] == token) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -121,6 +120,8 @@ typedef struct {
     int limit;          /* no position at or past it is run */
     int echo;           /* 1: each fed token after the first is printed and checked for a stop
                          * as a sampled one is (llama2.c's prompt); 0: fed silently */
+    const ppcllm_chat_template *chat; /* a chat turn: its template's stop tokens end the reply;
+                                       * NULL: the tokenizer's */
 } ppcllm_feed;
 
 /* Feed f's tokens from *pos, then sample and print until a stop token or f->limit; *pending
@@ -156,7 +157,7 @@ static ppcllm_status ppcllm_loop(ppcllm_model *m, const ppcllm_feed *f, int *pos
             next = ppcllm_sample(&m->sampler, logits, opt, rng, recent, n_recent);
             *pending = next;
         }
-        if (ppcllm_tokenizer_is_stop(t, next)) {
+        if (f->chat != NULL ? ppcllm_chat_is_stop(f->chat, next) : ppcllm_tokenizer_is_stop(t, next)) {
             break;
         }
         piece = t->ops->decode(t, token, next, &len);
@@ -249,6 +250,7 @@ static ppcllm_status ppcllm_run(ppcllm_model *m, int *tokens, int n, const ppcll
      * position, so one position fewer runs */
     f.limit = opt->n_predict >= 0 ? ppcllm_count_limit(m, n - 1, opt->n_predict) : steps - (shown == n ? 1 : 0);
     f.echo = t->echo_prompt;
+    f.chat = NULL;
     *positions = 0;
     st = ppcllm_loop(m, &f, positions, opt, &rng, on_token, ud, &pending, &i, err);
     return st;
@@ -294,32 +296,76 @@ void ppcllm_chat_start(ppcllm_chat *c, ppcllm_u64 seed)
 
 int ppcllm_has_chat(const ppcllm_model *m)
 {
-    return m->chat.format != NULL;
+    return m->chat.present;
 }
 
-/* The text of one turn in the model's template: the system message on the first turn (when there
- * is one), else the end of the previous reply; the user's message; the reply's opening. */
+/* The text of one turn in the model's template (internal.h): the conversation's start and the
+ * system prompt on the first turn (none: the template's own start, its default system prompt
+ * included), else the end of the previous reply; the user's message; the reply's opening. */
 static char *ppcllm_turn_text(ppcllm_model *m, const ppcllm_chat *c, const char *system, const char *user)
 {
-    const ppcllm_chat_format *f = m->chat.format;
-    size_t n_text = strlen(user) + (system != NULL && c->pos == 0 ? strlen(system) : 0) + 128, used = 0;
-    char *text = (char *)ppcllm_alloc(&m->a, n_text);
+    const char *const *s = m->chat.text;
+    size_t n_text = strlen(user) + 1, used = 0;
+    char *text;
+    int i;
+    for (i = 0; i < (int)PPCLLM_CHAT_STRINGS; i++) {
+        n_text += strlen(s[i]);
+    }
+    n_text += system != NULL && c->pos == 0 ? strlen(system) : 0;
+    text = (char *)ppcllm_alloc(&m->a, n_text);
     if (text == NULL) {
         return NULL;
     }
     text[0] = '\0';
     if (c->pos > 0) {
-        ppcllm_append(text, n_text, &used, f->close); /* ends the previous reply */
+        ppcllm_append(text, n_text, &used, s[PPCLLM_CHAT_USER_PREFIX]); /* ends the previous reply */
     } else if (system != NULL) {
-        ppcllm_append(text, n_text, &used, f->system_open);
+        ppcllm_append(text, n_text, &used, s[PPCLLM_CHAT_SYSTEM_PREFIX]);
         ppcllm_append(text, n_text, &used, system);
-        ppcllm_append(text, n_text, &used, f->close);
+        ppcllm_append(text, n_text, &used, s[PPCLLM_CHAT_SYSTEM_SUFFIX]);
+    } else {
+        ppcllm_append(text, n_text, &used, s[PPCLLM_CHAT_FIRST]);
     }
-    ppcllm_append(text, n_text, &used, f->user_open);
     ppcllm_append(text, n_text, &used, user);
-    ppcllm_append(text, n_text, &used, f->close);
-    ppcllm_append(text, n_text, &used, f->assistant_open);
+    ppcllm_append(text, n_text, &used, s[PPCLLM_CHAT_USER_SUFFIX]);
     return text;
+}
+
+/* The tokens of the turn's text, after the reply's last token when it was cut off (*carried). A
+ * later turn gets no second BOS. */
+static ppcllm_status ppcllm_turn_tokens(ppcllm_model *m, const ppcllm_chat *c, const char *system,
+                                        const char *user, int **tokens, int *n, int *carried, ppcllm_error *err)
+{
+    char *text = ppcllm_turn_text(m, c, system, user);
+    ppcllm_status st;
+    *carried = c->pending >= 0 && !ppcllm_chat_is_stop(&m->chat, c->pending);
+    st = text == NULL ? ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory encoding the ", "chat turn")
+                      : ppcllm_encode_new(m, text, "chat turn", "the chat turn has a byte this model's "
+                                         "vocabulary cannot encode", (size_t)*carried, tokens, n, err);
+    ppcllm_free(&m->a, text);
+    if (st == PPCLLM_OK && c->pos > 0 && m->tok.add_bos && *n > 0 && (*tokens)[*carried] == m->tok.bos) {
+        memmove(*tokens + *carried, *tokens + *carried + 1, (size_t)(*n - 1) * sizeof(int));
+        (*n)--;
+    }
+    if (st == PPCLLM_OK && *carried) {
+        (*tokens)[0] = c->pending;
+    }
+    return st;
+}
+
+ppcllm_status ppcllm_chat_prompt(ppcllm_model *m, const ppcllm_chat *c, const char *system, const char *user,
+                                 int *tokens, int cap, int *n_tokens, ppcllm_error *err)
+{
+    int *all = NULL, n = 0, carried = 0;
+    ppcllm_status st = ppcllm_has_chat(m) ? ppcllm_turn_tokens(m, c, system, user, &all, &n, &carried, err)
+                                          : ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "this model has no chat template", NULL);
+    if (st != PPCLLM_OK) {
+        return st;
+    }
+    *n_tokens = n + carried;
+    memcpy(tokens, all, (size_t)(*n_tokens < cap ? *n_tokens : cap) * sizeof(int));
+    ppcllm_free(&m->a, all);
+    return *n_tokens <= cap ? PPCLLM_OK : ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "chat turn has more tokens than fit", NULL);
 }
 
 /* One turn: the conversation so far continues with the user's message, the reply is printed
@@ -328,36 +374,29 @@ static char *ppcllm_turn_text(ppcllm_model *m, const ppcllm_chat *c, const char 
 ppcllm_status ppcllm_chat_turn(ppcllm_model *m, ppcllm_chat *c, const char *system, const char *user,
                                const ppcllm_options *opt, ppcllm_token_fn on_token, void *ud, ppcllm_error *err)
 {
-    char *text;
-    int *tokens = NULL, n = 0, carried, start_pos = c->pos, start_pending = c->pending;
+    int *tokens = NULL, n = 0, carried = 0, start_pos = c->pos, start_pending = c->pending;
     int reply = opt->n_predict >= 0 ? opt->n_predict : opt->steps, seq_len = m->cfg.dims.seq_len;
     ppcllm_feed f;
     ppcllm_status st;
     c->reply_tokens = 0;
-    if (m->chat.format == NULL) {
-        return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "this model has no ChatML chat template: ",
+    if (!m->chat.present) {
+        return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "this model has no chat template: ",
                            "run it without chat mode");
+    }
+    if (system != NULL && c->pos == 0 && (m->chat.flags & PPCLLM_CHAT_SYSTEM_ROLE) == 0) {
+        return ppcllm_fail(err, PPCLLM_ERR_ARGUMENT, "this model's chat template takes no system prompt: ",
+                           "leave it out");
     }
     st = ppcllm_check_options(opt, err);
     if (st != PPCLLM_OK) {
         return st;
     }
-    if (c->pos == 0 && system == NULL) {
-        system = m->chat.system; /* the template's default, or none */
-    }
-    carried = c->pending >= 0 && c->pending != m->chat.end_token; /* the reply's last token, cut off
-                                                                   * by its limit */
-    text = ppcllm_turn_text(m, c, system, user);
-    st = text == NULL ? ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory encoding the ", "chat turn")
-                      : ppcllm_encode_new(m, text, "chat turn", "the chat turn has a byte this model's "
-                                         "vocabulary cannot encode", (size_t)carried, &tokens, &n, err);
+    st = ppcllm_turn_tokens(m, c, system, user, &tokens, &n, &carried, err);
     if (st == PPCLLM_OK) {
-        if (carried) {
-            tokens[0] = c->pending;
-        }
         f.tokens = tokens;
         f.n = n + carried;
         f.echo = 0;
+        f.chat = &m->chat;
         if (f.n > seq_len - c->pos) { /* not even the turn fits: no reply token could follow */
             st = ppcllm_fail(err, PPCLLM_ERR_CONTEXT, "the conversation has filled the context", NULL);
         } else {
@@ -365,7 +404,7 @@ ppcllm_status ppcllm_chat_turn(ppcllm_model *m, ppcllm_chat *c, const char *syst
             f.limit = ppcllm_count_limit(m, first, reply);
             st = ppcllm_loop(m, &f, &c->pos, opt, &c->rng, on_token, ud, &c->pending, &c->reply_tokens, err);
             if (st == PPCLLM_OK && by_context && c->pos >= seq_len &&
-                !ppcllm_tokenizer_is_stop(&m->tok, c->pending)) {
+                !ppcllm_chat_is_stop(&m->chat, c->pending)) {
                 st = ppcllm_fail(err, PPCLLM_ERR_CONTEXT, "the conversation has filled the context", NULL);
             }
         }
@@ -374,7 +413,6 @@ ppcllm_status ppcllm_chat_turn(ppcllm_model *m, ppcllm_chat *c, const char *syst
             c->pending = start_pending;
         }
     }
-    ppcllm_free(&m->a, text);
     ppcllm_free(&m->a, tokens);
     if (st == PPCLLM_OK) {
         ppcllm_ok(err);

@@ -126,19 +126,22 @@ typedef struct {
     int count;
 } ppcllm_workers;
 
-/* A chat template as data: what opens and closes each role's message (generate.c). */
-typedef struct {
-    const char *system_open, *user_open, *assistant_open;
-    const char *close;     /* ends a message, the assistant's reply included */
-    const char *start_marker, *end_marker; /* control tokens the vocabulary must have; the end
-                                            * marker ends a reply */
-    const char *missing;   /* the message when the vocabulary lacks them */
-} ppcllm_chat_format;
+/* A chat template as data (the "chat" blob, toolkit/format/blobs.py): the strings fed around
+ * each message and the tokens that end a reply (generate.c). No system prompt: FIRST + user +
+ * USER_SUFFIX; a system prompt: SYSTEM_PREFIX + system + SYSTEM_SUFFIX + user + USER_SUFFIX;
+ * every later turn: USER_PREFIX + user + USER_SUFFIX. */
+enum {
+    PPCLLM_CHAT_FIRST, PPCLLM_CHAT_SYSTEM_PREFIX, PPCLLM_CHAT_SYSTEM_SUFFIX, PPCLLM_CHAT_USER_PREFIX,
+    PPCLLM_CHAT_USER_SUFFIX, PPCLLM_CHAT_DEFAULT_SYSTEM
+};
 
 typedef struct {
-    const ppcllm_chat_format *format; /* NULL: the model has no chat template */
-    char *system;          /* the template's default system prompt, or NULL */
-    int end_token;         /* id of format->end_marker */
+    int present;           /* 0: the model has no chat template */
+    ppcllm_u32 flags;      /* the blob's flags (PPCLLM_CHAT_SYSTEM_ROLE: it takes a system prompt) */
+    char *pool;            /* the strings, each NUL-terminated */
+    const char *text[PPCLLM_CHAT_STRINGS];
+    int stops[PPCLLM_MAX_CHAT_STOPS]; /* sampling one of these ends a reply */
+    int n_stops;
 } ppcllm_chat_template;
 
 struct ppcllm_model {
@@ -174,9 +177,8 @@ void ppcllm_sampler_free(ppcllm_sampler *s, const ppcllm_allocator *a);
 int ppcllm_sample(ppcllm_sampler *s, float *logits, const ppcllm_options *opt, ppcllm_u64 *rng,
                   const int *recent, int n_recent);
 
-/* generate.c: the chat format the header's flags name (NULL: none); after the tokenizer is
- * prepared, its control tokens looked up (PPCLLM_ERR_FORMAT when the vocabulary lacks them) */
-const ppcllm_chat_format *ppcllm_chat_format_for(ppcllm_u32 flags);
+/* generate.c: after the tokenizer is prepared, the chat template's stop ids checked against the
+ * vocabulary (PPCLLM_ERR_FORMAT) */
 ppcllm_status ppcllm_chat_prepare(ppcllm_model *m, ppcllm_error *err);
 
 #endif /* PPCLLM_INTERNAL_H */

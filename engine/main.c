@@ -2,7 +2,7 @@
  *
  *   ppcllm MODEL [-t temperature] [-p topp] [-s seed] [-n steps] [-N tokens] [-i prompt]
  *                [-f prompt file] [-K top-k] [-M min-p] [-r repeat penalty] [-R repeat last n]
- *                [-T threads] [-m generate|chat|encode] [-y system prompt] [-c context] [-x 0|1]
+ *                [-T threads] [-m generate|chat|encode] [-y system prompt] [-c context] [-x 0|1|2]
  *   ppcllm --version
  *
  * Stdout carries only the generated text (then one newline); statistics and errors go to
@@ -99,12 +99,12 @@ static void usage(void)
             "  -i <string> input prompt (chat: the one message)\n"
             "  -f <file>   input prompt from a file (at most 16 MiB; one final newline dropped)\n"
             "  -T <int>    threads in [1, %d], default %d (the target's)\n"
-            "  -m <string> mode: generate (default), chat (ChatML models; stdin a terminal:\n"
+            "  -m <string> mode: generate (default), chat (models with a chat template; stdin a terminal:\n"
             "              a conversation, else one turn from -i, -f or stdin), encode (print token ids)\n"
             "  -y <string> chat: the system prompt (default: the model's template's)\n"
             "  -c <int>    context: KV-cache positions to allocate, in [%ld, %ld], default\n"
             "              min(model's, %d)\n"
-            "  -x <int>    1: print the token ids on stderr\n"
+            "  -x <int>    1: print the token ids on stderr; 2: also each chat turn's prompt ids\n"
             "  (-k is reserved for the KV-cache type)\n"
             "The model file is written by `ppc-llm convert` and embeds its tokenizer.\n"
             "In a chat conversation Ctrl-C stops the reply, Ctrl-C at the prompt ends (exit 130),\n"
@@ -255,8 +255,8 @@ static int parse_option(char flag, const char *val, cli_args *args)
         }
         return 1;
     case 'x':
-        if (!parse_int(val, 0, 1, &args->show_ids)) {
-            fprintf(stderr, "error: -x %s: must be 0 or 1\n", val);
+        if (!parse_int(val, 0, 2, &args->show_ids)) {
+            fprintf(stderr, "error: -x %s: must be 0, 1 or 2\n", val);
             return 0;
         }
         return 1;

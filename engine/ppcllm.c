@@ -13,7 +13,7 @@ void ppcllm_close(ppcllm_model *m)
     ppcllm_free_weights(m);
     ppcllm_free_state(m);
     ppcllm_tokenizer_free(&m->tok, a);
-    ppcllm_free(a, m->chat.system);
+    ppcllm_free(a, m->chat.pool);
     ppcllm_free(a, m);
 }
 

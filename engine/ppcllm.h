@@ -104,9 +104,11 @@ ppcllm_status ppcllm_open(ppcllm_model **out, const ppcllm_io *io, const ppcllm_
  * per printed piece. *positions (may be NULL) receives how many positions were run. */
 ppcllm_status ppcllm_generate(ppcllm_model *m, const char *prompt, const ppcllm_options *opt,
                               ppcllm_token_fn on_token, void *ud, int *positions, ppcllm_error *err);
-/* Chat (models with a ChatML template): a conversation keeps its position in the KV cache
- * between turns. system: the system prompt of the first turn (NULL: the template's default).
- * The reply goes to on_token without the template and ends at <|im_end|> or after n_predict
+/* Chat (models with a chat template; its turn format is data in the model file): a conversation
+ * keeps its position in the KV cache between turns. system: the system prompt of the first turn
+ * (NULL: the template's default, or none; a template without a system role refuses one).
+ * The reply goes to on_token without the template and ends at one of the template's stop tokens
+ * (its end-of-turn and end-of-text tokens) or after n_predict
  * tokens (steps when n_predict < 0; 0: until the context is full). A turn that does not fit the
  * context, or a reply cut off by its end, is PPCLLM_ERR_CONTEXT (what was printed stays; the
  * conversation cannot go on). A turn stopped by the abort hook or the token callback keeps what
@@ -121,6 +123,10 @@ int ppcllm_has_chat(const ppcllm_model *m);
 void ppcllm_chat_start(ppcllm_chat *c, ppcllm_u64 seed);
 ppcllm_status ppcllm_chat_turn(ppcllm_model *m, ppcllm_chat *c, const char *system, const char *user,
                                const ppcllm_options *opt, ppcllm_token_fn on_token, void *ud, ppcllm_error *err);
+/* The token ids the next ppcllm_chat_turn with these arguments would feed: at most cap of them
+ * into tokens, their count into *n_tokens (nothing is run). */
+ppcllm_status ppcllm_chat_prompt(ppcllm_model *m, const ppcllm_chat *c, const char *system, const char *user,
+                                 int *tokens, int cap, int *n_tokens, ppcllm_error *err);
 /* The token ids of text (with BOS where the model's vocabulary adds one): at most cap of them
  * into tokens, their count into *n_tokens. */
 ppcllm_status ppcllm_encode_text(ppcllm_model *m, const char *text, int *tokens, int cap, int *n_tokens,

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Shape", "SMOLLM2_WIDE", "write_llama"]
+__all__ = ["Shape", "SMOLLM2_WIDE", "TINY", "Chat", "write_llama"]
 
 _COPIED = ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
            "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
@@ -37,6 +37,34 @@ class Shape:
 # SmolLM2-135M's widths (576: rows that are no multiple of 256, so llama.cpp's K mixes fall back to
 # Q5_0 / Q8_0 there) in 2 layers
 SMOLLM2_WIDE = Shape("smollm2-576x2", 576, 1536, 2, 9, 3)
+# the smallest llama shape: for chat templates, where only the prompt's tokens matter
+TINY = Shape("tiny-64x1", 64, 128, 1, 4, 2)
+
+
+@dataclass(frozen=True)
+class Chat:
+    """A chat template for the vocabulary: the template's text, the control tokens it needs added
+    (after SmolLM2's), the bos token's text (None: SmolLM2's) and whether the tokenizer adds it."""
+
+    template: str
+    added: tuple[str, ...] = ()
+    bos: str | None = None
+    add_bos: bool = False
+
+
+def _with_chat(meta: list[tuple[str, Any, Any]], chat: Chat) -> list[tuple[str, Any, Any]]:
+    """The vocabulary's metadata with chat's tokens added (CONTROL), its bos and template."""
+    from gguf import GGUFValueType as V
+
+    values = {key: value for key, _, value in meta}
+    tokens = list(values["tokenizer.ggml.tokens"]) + [t for t in chat.added if t not in values["tokenizer.ggml.tokens"]]
+    types = list(values["tokenizer.ggml.token_type"]) + [3] * (len(tokens) - len(values["tokenizer.ggml.tokens"]))
+    changed = {"tokenizer.ggml.tokens": (V.ARRAY, tokens), "tokenizer.ggml.token_type": (V.ARRAY, types),
+               "tokenizer.chat_template": (V.STRING, chat.template), "tokenizer.ggml.add_bos_token": (V.BOOL, chat.add_bos)}
+    if chat.bos is not None:
+        changed["tokenizer.ggml.bos_token_id"] = (V.UINT32, tokens.index(chat.bos))
+    kept = [(key, vtype, value) for key, vtype, value in meta if key not in changed]
+    return kept + [(key, vtype, value) for key, (vtype, value) in changed.items()]
 
 
 def _vocabulary(source: Path) -> list[tuple[str, Any, Any]]:
@@ -89,11 +117,14 @@ def _tensors(shape: Shape, vocab: int, seed: int) -> dict[str, np.ndarray]:
     return tensors
 
 
-def write_llama(path: Path, shape: Shape, vocabulary_from: Path, seed: int = 0) -> Path:
-    """An F32 ``llama`` GGUF of ``shape`` with the vocabulary of the GGUF ``vocabulary_from``."""
+def write_llama(path: Path, shape: Shape, vocabulary_from: Path, seed: int = 0, chat: Chat | None = None) -> Path:
+    """An F32 ``llama`` GGUF of ``shape`` with the vocabulary of the GGUF ``vocabulary_from``
+    (and ``chat``'s template and tokens, when given)."""
     from gguf import GGUFWriter
 
     meta = _vocabulary(vocabulary_from)
+    if chat is not None:
+        meta = _with_chat(meta, chat)
     vocab = len(next(value for key, _, value in meta if key == "tokenizer.ggml.tokens"))
     writer = GGUFWriter(str(path), "llama")
     writer.add_string("general.name", shape.name)

@@ -28,6 +28,7 @@ from .fsutil import atomic_write_bytes
 from .interrupt import install as install_interrupts
 from .limits import LIMITS
 from .models import Model
+from .models.chat import chat_kwargs
 from .outputs import check_inputs_outside, check_output_file
 from .render import DEFAULT_CTX
 from .pipeline import GenerateOptions, check_options, load_model, program_failure
@@ -73,14 +74,21 @@ def convert(
     endian: Annotated[str, typer.Option("--endian", help="byte order of the output: big or little")] = "big",
     quant: Annotated[Optional[str], typer.Option("--quant", help="matrix weights: f32, q8_0 or q4_0 (groups of 32); default: as the input is (GGUF blocks are kept)")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="output file (default: NAME.be.bin / NAME.le.bin here)")] = None,
+    chat_template_kwargs: Annotated[Optional[str], typer.Option("--chat-template-kwargs", help="GGUF: JSON object of chat template variables, as llama.cpp's, e.g. '{\"enable_thinking\": false}'", show_default=False)] = None,
+    no_chat: Annotated[bool, typer.Option("--no-chat", help="GGUF: leave out the chat template (no chat mode)")] = False,
 ) -> None:
     """Convert model weights (and tokenizer) to the target's byte order and alignment."""
     if endian not in fmt.ENDIANS:
         raise UsageError(f"--endian {endian}: must be 'big' or 'little'")
+    if no_chat and chat_template_kwargs is not None:
+        raise UsageError("--chat-template-kwargs renders the chat template: leave out --no-chat")
+    kwargs = chat_kwargs(chat_template_kwargs) if chat_template_kwargs is not None else None
     out = output or Path(f"{checkpoint.stem}.{'be' if endian == 'big' else 'le'}.bin")
     check_output_file(out, fmt.MAGIC)
     check_inputs_outside(out, [checkpoint, tokenizer])
-    model = pipeline.open_input(checkpoint, tokenizer).model()
+    model = pipeline.open_input(checkpoint, tokenizer).model(not no_chat, kwargs)
+    if model.chat is not None and model.chat.date is not None:
+        say(pipeline.date_note(model.chat.date))
     payload = fmt.encode(model, endian, quant)
     atomic_write_bytes(out, payload)
     cfg = model.config
@@ -180,7 +188,7 @@ def run_qemu(
     threads: Annotated[Optional[int], typer.Option("--threads", help="worker threads (default: the target's hardware threads)")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds before the run is stopped (exit 8; what it printed stays)")] = 600.0,
     system: Annotated[bool, typer.Option("--system", help="boot the target's machine under full-system QEMU (RAM as the target's) instead of user mode")] = False,
-    chat: Annotated[bool, typer.Option("--chat", help="chat with a ChatML model: one turn from -i, -f or stdin, a conversation when stdin is a terminal")] = False,
+    chat: Annotated[bool, typer.Option("--chat", help="chat with a model that has a chat template: one turn from -i, -f or stdin, a conversation when stdin is a terminal")] = False,
     system_prompt: Annotated[Optional[str], typer.Option("--system-prompt", help="with --chat: the system prompt (default: the model's template's)")] = None,
     ctx: Annotated[Optional[int], typer.Option("--ctx", "--ctx-size", help=f"KV-cache positions (default: the model's context, at most {DEFAULT_CTX})")] = None,
 ) -> None:
@@ -213,7 +221,7 @@ def run_qemu(
     converted = pipeline.convert(pipeline.open_input(checkpoint, tokenizer), profile, cache, quant)
     model_path, header = converted.path, converted.header
     if chat and not header.chat:
-        raise UsageError(f"--chat: {checkpoint} has no ChatML chat template", "run it without --chat")
+        raise UsageError(f"--chat: {checkpoint} has no chat template", "run it without --chat")
     engine = pipeline.build(profile, cache).engine
     args = options.engine_args(model_path, threads=threads, ctx=ctx, chat=chat, system_prompt=system_prompt)
     if chat and options.prompt is None and sys.stdin.isatty() and not system:

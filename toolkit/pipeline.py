@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from . import format as fmt
 from . import cache as cache_mod
@@ -181,13 +182,19 @@ class Input:
     def sha256(self) -> str:
         return sha256_bytes(self.data)
 
-    def model(self) -> Model:
-        """The file's model, decoded from the bytes read."""
+    def model(self, chat: bool = True, chat_kwargs: dict[str, Any] | None = None) -> Model:
+        """The file's model, decoded from the bytes read; a GGUF's chat template rendered with
+        ``chat_kwargs`` (``convert --chat-template-kwargs``), left out when not ``chat``."""
         if self.kind == CONVERTED:
             return fmt.decode(self.data, str(self.path))
         if self.kind == GGUF:
-            return gguf.read_gguf(self.path, self.data)
+            return gguf.read_gguf(self.path, self.data, chat, chat_kwargs)
         return parse_checkpoint(self.data, str(self.path), parse_tokenizer(self.tokenizer_data, str(self.tokenizer)))
+
+
+def date_note(date: str) -> str:
+    """What convert says when the chat template asked for today's date."""
+    return f"note: the chat template asks for today's date: frozen at conversion as {date!r}"
 
 
 def open_input(path: Path, tokenizer: Path | None) -> Input:
@@ -248,6 +255,8 @@ def _cached_model(cache: Path, source: Input, endian: str, quant: str | None) ->
         model = source.model()
         label = f"{endian}-endian {quant}" if quant else f"{endian}-endian"
         print(f"converting {checkpoint.name} to {label}: {cache / 'models' / name / MODEL_FILE}", file=sys.stderr)
+        if model.chat is not None and model.chat.date is not None:
+            print(date_note(model.chat.date), file=sys.stderr)
         # the file's own blocks are kept as they are (q4_1 is a GGUF block, not a --quant choice)
         (folder / MODEL_FILE).write_bytes(fmt.encode(model, endian, None if quant in (None, model.quant) else quant))
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import jinja2
 
 from . import __version__, format as fmt
+from .format.blobs import CHAT_FLAGS, CHAT_STRINGS, CHAT_SYSTEM_ROLE
+from .models.chat import MAX_STOPS
 from .buildplan import ENGINE_PROGRAM, KERNELTEST_PROGRAM, Program, plan
 from .limits import c_macros
 from .fsutil import sha256_bytes
@@ -67,7 +69,9 @@ def _context(target: Target) -> dict[str, object]:
                 "dtype_f16": fmt.DTYPE_F16, "dtype_q4_1": fmt.DTYPE_Q4_1,
                 "kept_dtypes": [(name.upper(), code) for name, code in fmt.KEPT_DTYPES.items()],
                 "tokenizer_llama2c": fmt.TOKENIZER_LLAMA2C, "tokenizer_bpe": fmt.TOKENIZER_BPE, "flag_float_activations": fmt.FLAG_FLOAT_ACTIVATIONS,
-                "flag_chatml": fmt.FLAG_CHATML, "default_ctx": DEFAULT_CTX},
+                "flag_chatml": fmt.FLAG_CHATML, "default_ctx": DEFAULT_CTX,
+                "chat_strings": CHAT_STRINGS, "chat_max_stops": MAX_STOPS, "chat_flags": CHAT_FLAGS,
+                "chat_system_role": CHAT_SYSTEM_ROLE},
         "limits": c_macros(target.hardware_threads),
     }
 

@@ -817,13 +817,13 @@ BPE_ENGINE_CASES: list[tuple[str, str, list[str | bytes], int, str | None]] = [
     ("chat-invalid-utf8", "chat", ["-m", "chat", "-t", "0", "-n", "8", "-i", b"\xff\xfe \xc3(\xe2\x82"], 0, None),
     ("chat-longer-than-context", "chat", ["-m", "chat", "-c", "8", "-i", LONG], 3, "has filled the context"),
     ("chat-system-longer-than-context", "chat", ["-m", "chat", "-y", LONG, "-i", "hi"], 3, "has filled the context"),
-    ("chat-without-template", "plain", ["-m", "chat", "-i", "hi"], 2, "no ChatML chat template"),
+    ("chat-without-template", "plain", ["-m", "chat", "-i", "hi"], 2, "no chat template"),
     ("system-prompt-without-chat", "chat", ["-y", "be brief", "-i", "hi"], 2, "-m chat"),
     ("mode-unknown", "chat", ["-m", "translate"], 2, "mode"),
     ("context-zero", "chat", ["-c", "0"], 2, "context"),
     ("context-not-a-number", "chat", ["-c", "many"], 2, "context"),
     ("context-above-model", "chat", ["-c", "100000", "-n", "4"], 0, None),
-    ("show-ids-2", "chat", ["-x", "2"], 2, "-x"),
+    ("show-ids-3", "chat", ["-x", "3"], 2, "-x"),
 ]
 
 
@@ -833,7 +833,7 @@ def test_engine_bpe_model(engine: str, label: str, kind: str, args: list[str | b
                           message: str | None, bpe_model: Model, tmp_path: Path, asan_build: fuzz.FuzzBuild,
                           builds: dict[str, Build]) -> None:
     with case(f"engine-{engine}/bpe/{label}"):
-        model = bpe_model if kind == "chat" else dataclasses.replace(bpe_model, chat=False, chat_system=None)
+        model = bpe_model if kind == "chat" else dataclasses.replace(bpe_model, chat=None)
         path = tmp_path / "model.bin"
         path.write_bytes(fmt.encode(model, "little" if engine == "host-asan" else "big"))
         outcome = run_engine(engine, [str(path), *args], asan_build, builds)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +125,7 @@ def test_activations_round_trip_as_the_stored_flag(model: Model, blocks_model: M
 def test_blocks_model_round_trips_byte_for_byte(blocks_model: Model, endian: str) -> None:
     data = fmt.encode(blocks_model, endian)
     back = fmt.decode(data, "x")
-    assert back.bpe == blocks_model.bpe and back.chat and back.chat_system == blocks_model.chat_system
+    assert back.bpe == blocks_model.bpe and back.chat is not None and back.chat == blocks_model.chat
     assert back.quant == blocks_model.quant and fmt.encode(back, endian) == data
 
 
@@ -138,8 +140,27 @@ def test_blob_codecs_invert(blocks_model: Model, byteorder: str) -> None:
     assert blocks_model.bpe is not None
     blob = fmt.bpe_blob(blocks_model.bpe, byteorder)
     assert fmt.parse_bpe_blob(blob, byteorder, blocks_model.config.vocab_size, "x") == blocks_model.bpe
+    chat = blocks_model.chat
+    assert chat is not None
+    vocab = blocks_model.config.vocab_size
     for system in (None, "", "caf\u00e9 \U0001f600"):
-        assert fmt.parse_chat_blob(fmt.chat_blob(system), "x") == system
+        variant = dataclasses.replace(chat, default_system=system, folded=system == "", stops=(vocab - 1, 0))
+        assert fmt.parse_chat_blob(fmt.chat_blob(variant, byteorder), byteorder, vocab, "x") == variant
+
+
+@pytest.mark.parametrize("label,edit,message", [
+    ("truncated", lambda b: b[:10], "truncated"),
+    ("flags", lambda b: b"\0\0\0\x08" + b[4:], "flags"),
+    ("stop-outside", lambda b: b[:12] + b"\xff\xff\xff\xff" + b[16:], "outside the vocabulary"),
+    ("longer", lambda b: b + b"x", "wrong size"),
+    ("nul", lambda b: b[:-1] + b"\0", "NUL"),
+    ("not-utf8", lambda b: b[:-1] + b"\xff", "not UTF-8"),
+])
+def test_chat_blob_is_checked(blocks_model: Model, label: str, edit: Callable[[bytes], bytes], message: str) -> None:
+    assert blocks_model.chat is not None
+    blob = fmt.chat_blob(blocks_model.chat, ">")
+    with pytest.raises(InputError, match=f"chat template data is malformed: .*{message}"):
+        fmt.parse_chat_blob(edit(blob), ">", blocks_model.config.vocab_size, "x")
 
 
 def test_every_public_name_is_on_the_package() -> None:

@@ -14,8 +14,18 @@ order:
     ranges[n_ranges]           (first, last, class) code point ranges: 1 letter (\\p{L}),
                                2 number (\\p{N}), 3 white space (\\s); sorted, disjoint
 
-``chat`` (ChatML models only): a flag byte (1: the template has a default system prompt), then
-that prompt in UTF-8.
+``chat`` (models with a chat template; its turn format, toolkit/models/chat.py), u32 words in
+the file's byte order, then the strings:
+
+    flags                      bit 0 the template has a default system prompt, bit 1 it takes a
+                               system prompt, bit 2 it folds the system prompt into the first
+                               user turn; the other bits zero
+    n_stops                    1 .. 16
+    n_strings                  6
+    stops[n_stops]             token ids that end a reply (each inside the vocabulary)
+    lengths[6]                 byte lengths of: first, system_prefix, system_suffix, user_prefix,
+                               user_suffix, default system prompt ("" without one)
+    bytes                      the six strings back to back, UTF-8, no NUL byte; the blob ends there
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from functools import lru_cache
 from ..errors import InputError
 from ..models import Model, Tokenizer
 from ..models.bpe import BPE, NO_TOKEN
+from ..models.chat import MAX_STOPS, ChatFormat
 from ..models.llama2c import parse_tokenizer, tokenizer_bytes
 from .layout import BPE_TENSOR, CHAT_TENSOR, DTYPE_BYTES, RECREATE, TOKENIZER_TENSOR
 from .tensors import Payload, TensorEntry
@@ -45,8 +56,8 @@ def blob_payloads(model: Model, bo: str) -> list[Payload]:
     blobs = [(TOKENIZER_TENSOR, tokenizer_bytes(model.tokenizer, bo))]
     if model.bpe is not None:
         blobs.append((BPE_TENSOR, bpe_blob(model.bpe, bo)))
-    if model.chat:
-        blobs.append((CHAT_TENSOR, chat_blob(model.chat_system)))
+    if model.chat is not None:
+        blobs.append((CHAT_TENSOR, chat_blob(model.chat, bo)))
     return [(name, DTYPE_BYTES, (len(blob),), blob) for name, blob in blobs]
 
 
@@ -136,17 +147,45 @@ def parse_bpe_words(words: Sequence[int], vocab_size: int, source: str) -> BPE:
                tuple((q[0], q[1]) for q in ranked), tuple(q[3] for q in ranked), bos, eos, bool(add_bos))
 
 
-def chat_blob(default_system: str | None) -> bytes:
-    """The ``chat`` blob: a flag byte (1: the template has a default system prompt), the prompt."""
-    if default_system is None:
-        return b"\0"
-    return b"\1" + default_system.encode("utf-8")
+CHAT_DEFAULT_SYSTEM, CHAT_SYSTEM_ROLE, CHAT_FOLDED = 1, 2, 4
+CHAT_FLAGS = CHAT_DEFAULT_SYSTEM | CHAT_SYSTEM_ROLE | CHAT_FOLDED
+CHAT_STRINGS = 6
 
 
-def parse_chat_blob(data: bytes, source: str) -> str | None:
-    if not data or data[0] not in (0, 1):
-        raise InputError(f"{source}: chat template data is malformed", RECREATE)
-    try:
-        return data[1:].decode("utf-8") if data[0] == 1 else None
-    except UnicodeDecodeError:
-        raise InputError(f"{source}: chat default system prompt is not UTF-8") from None
+def chat_blob(chat: ChatFormat, byteorder: str) -> bytes:
+    """The ``chat`` blob in ``byteorder`` ('<' or '>')."""
+    flags = (CHAT_DEFAULT_SYSTEM if chat.default_system is not None else 0) | \
+        (CHAT_SYSTEM_ROLE if chat.system_role else 0) | (CHAT_FOLDED if chat.folded else 0)
+    strings = [text.encode("utf-8") for text in chat.strings()]
+    words = [flags, len(chat.stops), CHAT_STRINGS, *chat.stops, *(len(b) for b in strings)]
+    return struct.pack(f"{byteorder}{len(words)}I", *words) + b"".join(strings)
+
+
+def parse_chat_blob(data: bytes, byteorder: str, vocab_size: int, source: str) -> ChatFormat:
+    """The inverse of ``chat_blob`` (every bound checked, as engine/load.c checks it)."""
+    def bad(what: str) -> InputError:
+        return InputError(f"{source}: chat template data is malformed: it {what}", RECREATE)
+
+    if len(data) < 12:
+        raise bad("is truncated")
+    flags, n_stops, n_strings = struct.unpack(f"{byteorder}3I", data[:12])
+    if flags & ~CHAT_FLAGS or not 0 < n_stops <= MAX_STOPS or n_strings != CHAT_STRINGS:
+        raise bad("has flags, a stop count or a string count out of range")
+    head = 4 * (3 + n_stops + CHAT_STRINGS)
+    if len(data) < head:
+        raise bad("is truncated")
+    words = struct.unpack(f"{byteorder}{n_stops + CHAT_STRINGS}I", data[12:head])
+    stops, lengths = words[:n_stops], words[n_stops:]
+    if any(i >= vocab_size for i in stops) or head + sum(lengths) != len(data) or b"\0" in data[head:]:
+        raise bad("names a token outside the vocabulary, has the wrong size or a NUL byte")
+    texts, at = [], head
+    for n in lengths:
+        try:
+            texts.append(data[at:at + n].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise bad("has a string that is not UTF-8") from None
+        at += n
+    default = texts[5] if flags & CHAT_DEFAULT_SYSTEM else None
+    first, system_prefix, system_suffix, user_prefix, user_suffix = texts[:5]
+    return ChatFormat(first, system_prefix, system_suffix, user_prefix, user_suffix, default,
+                      bool(flags & CHAT_SYSTEM_ROLE), bool(flags & CHAT_FOLDED), tuple(stops))

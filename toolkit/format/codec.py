@@ -50,6 +50,7 @@ def decode(data: bytes, source: str) -> Model:
     tokenizer = read_tokenizer_blob(data, bo, entries, config.vocab_size, source)
     bpe = parse_bpe_blob(read_blob(data, entries, BPE_TENSOR, source), bo, config.vocab_size, source) \
         if header.bpe else None
-    system = parse_chat_blob(read_blob(data, entries, CHAT_TENSOR, source), source) if header.chat else None
-    return Model(config, tensors, tokenizer, bpe=bpe, chat=header.chat, chat_system=system,
+    chat = parse_chat_blob(read_blob(data, entries, CHAT_TENSOR, source), bo, config.vocab_size, source) \
+        if header.chat else None
+    return Model(config, tensors, tokenizer, bpe=bpe, chat=chat,
                  activations=header.activations)

@@ -33,7 +33,7 @@ def file_endian(data: bytes, source: str) -> str:
 
 def _flags(model: Model) -> int:
     return (FLAG_FLOAT_ACTIVATIONS if model.activations is Activations.FLOAT32 else 0) | \
-        (FLAG_CHATML if model.chat else 0)
+        (FLAG_CHATML if model.chat is not None else 0)
 
 
 def write_header(out: bytearray, bo: str, model: Model, quant: str, file_size: int, n_entries: int) -> None:
@@ -55,7 +55,7 @@ class Header:
     config: ModelConfig
     quant: str                 # the header's weight quantization
     bpe: bool                  # GPT-2 byte-level BPE tokenizer (else llama2.c's)
-    chat: bool                 # ChatML chat template
+    chat: bool                 # a chat template (the "chat" blob)
     activations: Activations   # what the block-quantized matrices multiply
     file_size: int
     entries: dict[str, TensorEntry]

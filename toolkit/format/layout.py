@@ -18,8 +18,8 @@ Layout, every integer and float in the file's byte order (``endian``):
                   0 when wq is kept GGUF blocks or stored per layer: the table says each type)
     80      4     tokenizer kind: 0 llama2.c (sentencepiece scores), 1 GPT-2 byte-level BPE
     84      4     flags: bit 0 float activations (block-quantized matrices multiply float32
-                  activations, and may mix block kinds; else int8-quantized ones), bit 1 ChatML
-                  chat template
+                  activations, and may mix block kinds; else int8-quantized ones), bit 1 a chat
+                  template (its turn format in the "chat" blob)
     88      40    reserved, zero
     128     64*n  tensor table, sorted by offset: name (32 bytes, NUL padded ASCII), dtype (u32),
                   ndim (u32), dims[3] (u32), reserved (u32), offset (u64)
@@ -27,8 +27,8 @@ Layout, every integer and float in the file's byte order (``endian``):
 
 dtype 0 is f32; dtype 1 is raw bytes (the tokenizer blob, llama2.c tokenizer.bin layout in the
 file's byte order; for BPE vocabularies the pieces are raw bytes and the "bpe" blob follows,
-layout in toolkit/format/blobs.py; ChatML models have a "chat" blob: a flag byte and the default
-system prompt); dtypes 2 (q8_0), 3 (q4_0) and 5 (q4_1) are block-quantized codes, whose scales
+layout in toolkit/format/blobs.py; models with a chat template have a "chat" blob: its turn
+format as data, layout in toolkit/format/blobs.py); dtypes 2 (q8_0), 3 (q4_0) and 5 (q4_1) are block-quantized codes, whose scales
 are the tensor NAME.scales of dtype 4 (fp16), and for q4_1 whose mins are NAME.mins (fp16, same
 shape) (layout in toolkit/quant.py). dtypes 6 .. 14 (KEPT_DTYPES: q5_0, q5_1, q2_K, q3_K, q4_K,
 q5_K, q6_K, iq4_nl, iq4_xs; float activations only) are GGUF blocks kept bit for bit, one 2-D
@@ -50,7 +50,8 @@ from ..quant import BLOCK_FORMATS, KINDS
 
 MAGIC = b"PPCLLM\0\0"
 BOM = 0x0A0B0C0D
-FORMAT_VERSION = 5  # 5: the bpe blob's first word is reserved (no digit-splitting flag)
+FORMAT_VERSION = 6  # 6: the chat blob holds the turn format (strings, flags, stop ids); 5: the bpe
+# blob's first word is reserved (no digit-splitting flag)
 HEADER_SIZE = 128
 ENTRY_SIZE = 64
 ALIGNMENT = 64
@@ -70,7 +71,7 @@ QUANT_DTYPES = {"f32": DTYPE_F32, **{kind: BLOCK_DTYPES[kind] for kind in KINDS}
 QUANT_NAMES = {code: name for name, code in {**QUANT_DTYPES, **BLOCK_DTYPES}.items()}
 QUANT_NAMES_TO_CODE = {"f32": DTYPE_F32, **BLOCK_DTYPES}
 TOKENIZER_LLAMA2C, TOKENIZER_BPE = 0, 1
-FLAG_FLOAT_ACTIVATIONS, FLAG_CHATML = 1, 2
+FLAG_FLOAT_ACTIVATIONS, FLAG_CHATML = 1, 2  # FLAG_CHATML: any chat template (the name from v4)
 MATRICES = ("tok_embeddings", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "wcls")
 SCALES_SUFFIX = ".scales"
 MINS_SUFFIX = ".mins"

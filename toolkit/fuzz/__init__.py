@@ -9,7 +9,7 @@ one harness from this folder:
     tokenizer   fuzz_tokenizer.c   the embedded tokenizer blob of a valid small model
     prompt      fuzz_prompt.c      the prompt given to ppcllm_generate (any bytes)
     bpe         fuzz_blob.c        the "bpe" blob (GPT-2 BPE tables) of a small GGUF-derived model
-    chat        fuzz_blob.c        the "chat" blob (ChatML flag, default system prompt) of that model
+    chat        fuzz_blob.c        the "chat" blob (the turn format: strings, flags, stop ids) of that model
     bpe_prompt  fuzz_prompt.c      the prompt, BPE-encoded by that model (any bytes)
 
 driven by libFuzzer from seeds this module writes (converted stories260K in both byte orders and
@@ -26,6 +26,7 @@ test suite replays them. The long run (README, "Reliability"):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import struct
 import subprocess
@@ -229,8 +230,10 @@ def _bpe_seeds(loader: str) -> dict[str, bytes]:
         words[3] = 8
         return {"tiny_bpe.le": full, "few_ranges.le": struct.pack(f"<{head + 24}I", *words[:head + 24])}
     if loader == "chat":
-        return {"default-system": fmt.chat_blob(model.chat_system), "none": fmt.chat_blob(None),
-                "utf8": fmt.chat_blob("caf\u00e9 <|im_start|> 42 \U0001f600")}
+        assert model.chat is not None
+        utf8 = dataclasses.replace(model.chat, default_system="caf\u00e9 <|im_start|> 42 \U0001f600", folded=True)
+        return {"default-system": fmt.chat_blob(model.chat, "<"), "utf8": fmt.chat_blob(utf8, "<"),
+                "none": fmt.chat_blob(dataclasses.replace(model.chat, default_system=None, system_role=False), "<")}
     return {"once": b"Once upon a time, the 123 cafe", "chatml": b"<|im_start|>user\nhi<|im_end|>\n<|im_start|>",
             "apostrophes": b"it's we're I'll they've 'd 'm   \t\n\n  x", "utf8": "caf\u00e9 \U0001f600 \u0663\u0664".encode(),
             "invalid": b"\xff\xfe\xc3 \x80\x80<|im_end|\xe2\x82", "empty": b""}

@@ -1,5 +1,5 @@
 /* alloc_fail.c: allocation-failure injection. Counts the allocations of a full run (open, a
- * short generation, a chat turn when the model has a ChatML template, close) of the model given,
+ * short generation, a chat turn when the model has a chat template, close) of the model given,
  * then runs again failing allocation N for every N = 1 .. that count: each run must end with PPCLLM_ERR_NOMEM and a message, and free every
  * block it allocated (the harness counts them; AddressSanitizer's leak check runs at exit).
  *
@@ -15,7 +15,7 @@ static ppcllm_status run_once(const unsigned char *file, size_t size, const char
     st = harness_open(&m, file, size, h, err);
     if (st == PPCLLM_OK) {
         st = harness_generate(m, prompt, 4, 1.0f, err);
-        if (st == PPCLLM_OK && ppcllm_has_chat(m)) { /* a ChatML model: one chat turn too */
+        if (st == PPCLLM_OK && ppcllm_has_chat(m)) { /* a chat model: one chat turn too */
             st = harness_chat(m, prompt, 1, 1.0f, err); /* a reply of one token: the tiny context */
         }
         ppcllm_close(m);

@@ -1,11 +1,11 @@
 /* fuzz_blob.c: libFuzzer target for one embedded blob of a GGUF-derived model, FUZZ_BLOB ("bpe":
- * the GPT-2 BPE tables, or "chat": the ChatML flag and default system prompt), built once per blob.
+ * the GPT-2 BPE tables, or "chat": the chat turn format: strings, flags, stop ids), built once per blob.
  * A valid small BPE model with a chat template ($PPCLLM_FUZZ_BASE, in this machine's byte order,
  * as `ppc-llm convert` writes a GGUF file) gets the fuzz input as that blob: the blob's size in the
  * table, the offsets of the tensors after it and the file size are patched to match, so the loader
  * reaches the blob's parser with every input. When the model opens, a prompt with control tokens,
  * digits, apostrophes, white-space runs and invalid UTF-8 is encoded (BPE with whatever tables
- * were accepted), and for "chat" a ChatML turn is encoded with the default system prompt. */
+ * were accepted), and for "chat" a turn is encoded with the template's strings. */
 #include "harness.h"
 
 #include <stdint.h>

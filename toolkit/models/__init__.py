@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import InputError
 from ..quant import BlockTensor, LayerStack, QuantTensor
 from .bpe import BPE
+from .chat import ChatFormat
 
 Tensor = np.ndarray | QuantTensor | BlockTensor | LayerStack
 
@@ -105,16 +106,15 @@ class Activations(Enum):
 @dataclass(frozen=True)
 class Model:
     """``bpe`` is set for GPT-2 byte-level BPE vocabularies (the pieces in ``tokenizer`` are then
-    raw bytes with zero scores). ``chat`` says the model has a ChatML chat template,
-    ``chat_system`` is that template's default system prompt (None: it has none).
+    raw bytes with zero scores). ``chat``: the chat turn format derived from the model's chat
+    template (``models/chat.py``), None without one.
     ``activations``: what its block-quantized matrices multiply (``Activations``)."""
 
     config: ModelConfig
     tensors: dict[str, Tensor]
     tokenizer: Tokenizer
     bpe: BPE | None = None
-    chat: bool = False
-    chat_system: str | None = None
+    chat: ChatFormat | None = None
     activations: Activations = Activations.INT8
 
     def classifier(self) -> Tensor:

@@ -27,6 +27,7 @@ from ..errors import InputError
 from ..quant import BLOCK_FORMATS, GROUP, BlockTensor, LayerStack, QuantTensor, padded_groups
 from . import Activations, Model, ModelConfig, Tensor, Tokenizer
 from .bpe import BPE, NO_TOKEN, piece_bytes
+from .chat import ChatFormat, derive, stop_ids
 
 MAGIC = b"GGUF"
 MAX_COUNT = 1 << 20          # tensors, metadata entries
@@ -173,8 +174,9 @@ def check_structure(data: bytes, source: str) -> None:
                              "the file is truncated or damaged: " + FIX)
 
 
-def read_gguf(path: Path, data: bytes) -> Model:
-    """The Model of a GGUF llama file whose bytes are ``data``."""
+def read_gguf(path: Path, data: bytes, chat: bool = True, chat_kwargs: dict[str, Any] | None = None) -> Model:
+    """The Model of a GGUF llama file whose bytes are ``data``; its chat template rendered with
+    ``chat_kwargs`` (left out when not ``chat``)."""
     from gguf import GGUFReader
 
     source = str(path)
@@ -190,8 +192,8 @@ def read_gguf(path: Path, data: bytes) -> Model:
         config = dataclasses.replace(config, shared_classifier=False)
     tensors = _tensors(raw, config, source)
     tokenizer, bpe = _tokenizer(meta, config.vocab_size, source)
-    chat, system = chat_template(meta.get("tokenizer.chat_template"))
-    return Model(config, tensors, tokenizer, bpe=bpe, chat=chat, chat_system=system,
+    chat_format = chat_template(meta, tokenizer, bpe, source, chat_kwargs) if chat else None
+    return Model(config, tensors, tokenizer, bpe=bpe, chat=chat_format,
                  activations=Activations.FLOAT32)
 
 
@@ -375,26 +377,16 @@ def _byte_tokens(pieces: list[bytes], special: set[int]) -> tuple[int, ...]:
     return tuple(ids.get(bytes([b]), NO_TOKEN) for b in range(256))
 
 
-def chat_template(template: Any) -> tuple[bool, str | None]:
-    """(is ChatML, default system prompt) of a GGUF chat template, found by rendering it."""
-    if not isinstance(template, str) or "<|im_start|>" not in template:
-        return False, None
-    from jinja2.exceptions import TemplateError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    env = ImmutableSandboxedEnvironment()
-    user = {"role": "user", "content": "\x01U\x01"}
-    turn = "<|im_start|>user\n\x01U\x01<|im_end|>\n<|im_start|>assistant\n"
-    try:
-        plain = env.from_string(template).render(messages=[user], add_generation_prompt=True)
-        with_system = env.from_string(template).render(
-            messages=[{"role": "system", "content": "\x01S\x01"}, user], add_generation_prompt=True)
-    except TemplateError:
-        return False, None
-    if with_system != "<|im_start|>system\n\x01S\x01<|im_end|>\n" + turn or not plain.endswith(turn):
-        return False, None
-    head = plain[:-len(turn)]
-    if head == "":
-        return True, None
-    m = re.fullmatch(r"<\|im_start\|>system\n(.*)<\|im_end\|>\n", head, re.S)
-    return (True, m.group(1)) if m else (False, None)
+def chat_template(meta: dict[str, Any], tokenizer: Tokenizer, bpe: BPE | None, source: str,
+                  kwargs: dict[str, Any] | None = None) -> ChatFormat | None:
+    """The chat turn format of the GGUF's ``tokenizer.chat_template`` (toolkit/models/chat.py),
+    None without one (or without control tokens to spell it: a BPE vocabulary's)."""
+    template = meta.get("tokenizer.chat_template")
+    if not isinstance(template, str) or bpe is None:
+        return None
+    pieces = tokenizer.pieces
+    eot = meta.get("tokenizer.ggml.eot_token_id")
+    stops = stop_ids(pieces, bpe.special, bpe.eos_id, eot if isinstance(eot, int) else None)
+    return derive(template, bos_token=pieces[bpe.bos_id].decode("utf-8", "replace"),
+                  eos_token=pieces[bpe.eos_id].decode("utf-8", "replace"), add_bos=bpe.add_bos, stops=stops,
+                  kwargs=kwargs, source=source)
