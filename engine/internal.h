@@ -179,6 +179,9 @@ int ppcllm_sample(ppcllm_sampler *s, float *logits, const ppcllm_options *opt, p
 
 /* generate.c: after the tokenizer is prepared, the chat template's stop ids checked against the
  * vocabulary (PPCLLM_ERR_FORMAT) */
+/* the "chat" blob's bytes -> c (generate.c; every count and length checked against n) */
+ppcllm_status ppcllm_parse_chat(ppcllm_chat_template *c, const unsigned char *blob, size_t n, int big,
+                                ppcllm_error *err);
 ppcllm_status ppcllm_chat_prepare(ppcllm_model *m, ppcllm_error *err);
 
 #endif /* PPCLLM_INTERNAL_H */

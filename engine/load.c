@@ -1,6 +1,6 @@
 /* load.c: the converted model file (layout in toolkit/format/layout.py; PPCLLM_FORMAT_VERSION ties the
  * two): the header, the tensor table, the tensors and the embedded blobs (the tokenizer's, the
- * tokenizer kind's, the chat template's).
+ * tokenizer kind's, the chat template's; the chat blob's parser is chat's own, in generate.c).
  *
  * The file comes through a read callback, field by field, in the file's declared byte order;
  * every size is checked against the file before it is trusted. Parsing works on bytes already
@@ -258,59 +258,6 @@ static int ppcllm_match(const ppcllm_entry *e, const ppcllm_want *w)
     return 1;
 }
 
-
-/* The "chat" blob (toolkit/format/blobs.py): flags, n_stops, n_strings, the stop ids, the
- * strings' lengths (u32 words in the file's byte order), then the strings' bytes, no NUL among
- * them. Every count and length is checked against the blob before it is used; the strings are
- * copied into one pool, each NUL-terminated. The stop ids are checked against the vocabulary
- * once the tokenizer is read (ppcllm_chat_prepare). */
-static ppcllm_status ppcllm_parse_chat(ppcllm_chat_template *c, const unsigned char *blob, size_t n, int big,
-                                       ppcllm_error *err)
-{
-    ppcllm_u32 n_stops, head, i;
-    size_t total = 0, at;
-    char *out;
-    if (n < 12) {
-        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file chat data is malformed: ", "it is truncated");
-    }
-    c->flags = ppcllm_get_u32(blob, big);
-    n_stops = ppcllm_get_u32(blob + 4, big);
-    if ((c->flags & ~PPCLLM_CHAT_FLAGS) != 0 || n_stops == 0 || n_stops > PPCLLM_MAX_CHAT_STOPS ||
-        ppcllm_get_u32(blob + 8, big) != PPCLLM_CHAT_STRINGS) {
-        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file chat data is malformed: ",
-                           "flags, stop count or string count out of range");
-    }
-    head = 4u * (3u + n_stops + PPCLLM_CHAT_STRINGS);
-    if (n < head) {
-        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file chat data is malformed: ", "it is truncated");
-    }
-    for (i = 0; i < n_stops; i++) {
-        ppcllm_u32 id = ppcllm_get_u32(blob + 12 + 4 * i, big);
-        c->stops[i] = id > (ppcllm_u32)PPCLLM_MAX_DIM ? (int)PPCLLM_MAX_DIM : (int)id; /* checked later */
-    }
-    c->n_stops = (int)n_stops;
-    for (i = 0; i < PPCLLM_CHAT_STRINGS; i++) {
-        ppcllm_u32 len = ppcllm_get_u32(blob + 12 + 4 * (n_stops + i), big);
-        if (len > n - head - total) {
-            return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file chat data is malformed: ", "a string overruns it");
-        }
-        total += len;
-    }
-    if (head + total != n || memchr(blob + head, 0, total) != NULL) {
-        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file chat data is malformed: ",
-                           "its size does not match its strings, or a string has a NUL byte");
-    }
-    out = c->pool; /* room for total + PPCLLM_CHAT_STRINGS bytes */
-    for (i = 0, at = head; i < PPCLLM_CHAT_STRINGS; i++) {
-        size_t len = (size_t)ppcllm_get_u32(blob + 12 + 4 * (n_stops + i), big);
-        memcpy(out, blob + at, len);
-        out[len] = '\0';
-        c->text[i] = out;
-        out += len + 1;
-        at += len;
-    }
-    return PPCLLM_OK;
-}
 
 static ppcllm_status ppcllm_read_chat(ppcllm_model *m, ppcllm_stream *s, size_t n, int big)
 {
