@@ -602,18 +602,34 @@ static int ppcllm_wanted(ppcllm_model *m, ppcllm_want *w, const ppcllm_entry *e,
 }
 
 
+/* The tensors the table lists: which the model wants, then each read into place. */
+static ppcllm_status ppcllm_read_table(ppcllm_model *m, ppcllm_stream *s, ppcllm_entry *entries,
+                                       ppcllm_u32 n_entries, int big, ppcllm_error *err)
+{
+    ppcllm_status st = PPCLLM_OK;
+    int ok = 1, n_want;
+    size_t cap = ppcllm_want_capacity(m, &ok);
+    ppcllm_want *want = ok ? (ppcllm_want *)ppcllm_calloc(&m->a, cap, sizeof(ppcllm_want)) : NULL;
+    if (want == NULL) {
+        return ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory reading the tensor table", NULL);
+    }
+    n_want = ppcllm_wanted(m, want, entries, n_entries, err, &st);
+    if (st == PPCLLM_OK) {
+        st = ppcllm_read_entries(m, s, entries, n_entries, want, n_want, big);
+    }
+    ppcllm_free(&m->a, want);
+    return st;
+}
+
 ppcllm_status ppcllm_load(ppcllm_model *m, const ppcllm_io *io, ppcllm_error *err)
 {
     unsigned char header[PPCLLM_HEADER_SIZE];
     unsigned char raw[PPCLLM_ENTRY_SIZE];
-    ppcllm_entry entries[PPCLLM_MAX_TENSORS];
-    ppcllm_want *want;
-    size_t cap;
-    int ok = 1;
+    ppcllm_entry *entries;
     ppcllm_stream s;
     ppcllm_u64 file_size = 0, next;
     ppcllm_u32 n_entries = 0, i;
-    int big = 0, n_want;
+    int big = 0;
     ppcllm_status st;
     s.io = io;
     s.pos = 0;
@@ -626,30 +642,27 @@ ppcllm_status ppcllm_load(ppcllm_model *m, const ppcllm_io *io, ppcllm_error *er
         return st;
     }
     ppcllm_tokenizer_init(&m->tok, m->cfg.tok_kind, m->cfg.dims.vocab_size);
+    entries = (ppcllm_entry *)ppcllm_calloc(&m->a, n_entries, sizeof(ppcllm_entry)); /* n_entries checked */
+    if (entries == NULL) {
+        return ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory reading the tensor table", NULL);
+    }
     next = (ppcllm_u64)PPCLLM_HEADER_SIZE + (ppcllm_u64)n_entries * PPCLLM_ENTRY_SIZE;
-    for (i = 0; i < n_entries; i++) {
+    for (i = 0; i < n_entries && st == PPCLLM_OK; i++) {
         st = ppcllm_read(&s, raw, sizeof raw);
         if (st == PPCLLM_OK) {
             st = ppcllm_parse_entry(&entries[i], raw, big, next, file_size, err);
         }
-        if (st != PPCLLM_OK) {
-            return st;
+        if (st == PPCLLM_OK && (ppcllm_u64)(size_t)entries[i].nbytes != entries[i].nbytes) {
+            st = ppcllm_fail(err, PPCLLM_ERR_NOMEM, "tensor is too large for this machine: ", entries[i].name);
         }
-        if ((ppcllm_u64)(size_t)entries[i].nbytes != entries[i].nbytes) {
-            return ppcllm_fail(err, PPCLLM_ERR_NOMEM, "tensor is too large for this machine: ", entries[i].name);
+        if (st == PPCLLM_OK) {
+            next = entries[i].offset + entries[i].nbytes;
         }
-        next = entries[i].offset + entries[i].nbytes;
     }
-    cap = ppcllm_want_capacity(m, &ok);
-    want = ok ? (ppcllm_want *)ppcllm_calloc(&m->a, cap, sizeof(ppcllm_want)) : NULL;
-    if (want == NULL) {
-        return ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory reading the tensor table", NULL);
-    }
-    n_want = ppcllm_wanted(m, want, entries, n_entries, err, &st);
     if (st == PPCLLM_OK) {
-        st = ppcllm_read_entries(m, &s, entries, n_entries, want, n_want, big);
+        st = ppcllm_read_table(m, &s, entries, n_entries, big, err);
     }
-    ppcllm_free(&m->a, want);
+    ppcllm_free(&m->a, entries);
     if (st != PPCLLM_OK) {
         return st;
     }

@@ -63,7 +63,7 @@ def _context(target: Target) -> dict[str, object]:
         "version": __version__,
         "target": {"name": target.name, "description": target.description, "simd": target.simd,
                    "threads": target.hardware_threads, "simd_runtime": target.simd_runtime},
-        "fmt": {"version": fmt.FORMAT_VERSION, "header_size": fmt.HEADER_SIZE, "entry_size": fmt.ENTRY_SIZE,
+        "fmt": {"version": fmt.FORMAT_VERSION, "header_size": fmt.HEADER_SIZE, "entry_size": fmt.ENTRY_SIZE, "max_tensors": fmt.MAX_TENSORS,
                 "name_bytes": fmt.NAME_BYTES, "bom": fmt.BOM, "dtype_f32": fmt.DTYPE_F32,
                 "dtype_bytes": fmt.DTYPE_BYTES, "dtype_q8_0": fmt.DTYPE_Q8_0, "dtype_q4_0": fmt.DTYPE_Q4_0,
                 "dtype_f16": fmt.DTYPE_F16, "dtype_q4_1": fmt.DTYPE_Q4_1,

@@ -186,7 +186,7 @@ TOOLKIT_FILE_MESSAGES: dict[str, str] = {
     "converted/truncated-1-byte": "file has 49298",
     "converted/wrong-magic": "GGUF version",
     "converted/invalid-byte-order-mark": "byte-order mark 01020304",
-    "converted/future-version": "format version 6",
+    "converted/future-version": f"format version {fmt.FORMAT_VERSION + 1}",
     "converted/header-size": "header size 64",
     "converted/alignment-zero": "alignment 0",
     "converted/file-size-field": "header says 1099511627776 bytes",
@@ -734,10 +734,6 @@ def blob_word(name: str, index: int, value: int) -> ConvEdit:
     return edit
 
 
-def blob_byte(name: str, index: int, value: int) -> ConvEdit:
-    return lambda d, bo: d.__setitem__(named_entry(d, bo, name)[1] + index, value)
-
-
 def rename(name: str, new: bytes) -> ConvEdit:
     return lambda d, bo: d.__setitem__(slice(named_entry(d, bo, name)[0], named_entry(d, bo, name)[0] + len(new)), new)
 
@@ -774,7 +770,7 @@ BPE_CONVERTED_CASES: list[tuple[str, ConvEdit, str]] = [
     ("bpe-merge-token-outside-vocabulary", merge_word(0, 3, 5000), "bpe"),
     ("bpe-merges-unsorted", merge_word(0, 0, 279), "bpe"),
     ("chat-missing", rename("chat", b"chaX"), "unexpected"),
-    ("chat-flag-unknown", blob_byte("chat", 0, 7), "chat"),
+    ("chat-flag-unknown", blob_word("chat", 0, 0x80), "chat"),
     ("chat-flag-without-blob", lambda d, bo: (converted_field(84, "I", 3)(d, bo), rename("chat", b"chaX")(d, bo)), "tensor: chaX"),
 ]
 

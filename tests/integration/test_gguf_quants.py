@@ -29,9 +29,9 @@ from toolkit.render import render
 from toolkit.pipeline import build
 from tests.gguf_models import SMOLLM2_WIDE, Shape, write_llama
 from tests.helpers import smollm_gguf
+from tests.llamacpp_compare import PROMPTS, printed, teacher_forced
 
 from .conftest import target
-from .test_llamacpp import PROMPTS, _printed, _teacher_forced
 
 K_WIDE = Shape("k-512x2", 512, 1536, 2, 8, 4)
 # Measured on these random-weight files (3 prompts x 32 steps): worst gaps 0.06 (Q5_0) to 0.34
@@ -136,8 +136,8 @@ def test_llama_cpp_mixes_convert_and_run(mix: str, quantized: dict[str, Path], l
                                          cache: Path) -> None:
     model = quantized[mix]
     assert _types(model) == MIXES[mix][1]
-    _teacher_forced(llamaref, cache, "host", model, PROMPTS, tolerance=KQ_TOLERANCE, share=KQ_SHARE)
+    teacher_forced(llamaref, cache, "host", model, PROMPTS, tolerance=KQ_TOLERANCE, share=KQ_SHARE)
     ids = llamaref.tokenize(model, PROMPTS[:1])[0]
     for name in MIXES[mix][2]:  # bit-identical kernels: the host's ids, which llama.cpp was fed above
-        assert _printed(cache, name, model, PROMPTS[0], len(ids), 16) == \
-            _printed(cache, "host", model, PROMPTS[0], len(ids), 16), name
+        assert printed(cache, name, model, PROMPTS[0], len(ids), 16) == \
+            printed(cache, "host", model, PROMPTS[0], len(ids), 16), name

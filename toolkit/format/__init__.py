@@ -17,7 +17,7 @@ from .header import (Header, file_endian, header_prefix_size, read_header, read_
 from .layout import (ALIGNMENT, BLOCK_DTYPES, BOM, BPE_TENSOR, CHAT_TENSOR, DTYPE_BYTES, DTYPE_F16, DTYPE_F32,
                      DTYPE_Q4_0, DTYPE_Q4_1, DTYPE_Q8_0, ENDIANS, ENTRY_FORMAT, ENTRY_SIZE, FLAG_CHATML,
                      FLAG_FLOAT_ACTIVATIONS, FORMAT_VERSION, HEADER_FORMAT, HEADER_SIZE, KEPT_DTYPES, KEPT_NAMES,
-                     MAGIC, MATRICES,
+                     MAGIC, MATRICES, MAX_TENSORS,
                      MINS_SUFFIX, NAME_BYTES, QUANT_DTYPES, QUANT_NAMES, QUANT_NAMES_TO_CODE, SCALES_SUFFIX,
                      TOKENIZER_BPE, TOKENIZER_LLAMA2C, TOKENIZER_TENSOR)
 from .tensors import Payload, TensorEntry, place, read_table, read_tensor, tensor_payloads, write_tensors
@@ -26,7 +26,7 @@ __all__ = [
     "ALIGNMENT", "BLOCK_DTYPES", "BOM", "BPE_HEADER_WORDS", "BPE_TENSOR", "CHAT_TENSOR", "CLASS_LETTER",
     "CLASS_NUMBER", "CLASS_SPACE", "DTYPE_BYTES", "DTYPE_F16", "DTYPE_F32", "DTYPE_Q4_0", "DTYPE_Q4_1",
     "DTYPE_Q8_0", "ENDIANS", "ENTRY_FORMAT", "ENTRY_SIZE", "FLAG_CHATML", "FLAG_FLOAT_ACTIVATIONS",
-    "FORMAT_VERSION", "HEADER_FORMAT", "HEADER_SIZE", "Header", "KEPT_DTYPES", "KEPT_NAMES", "MAGIC", "MATRICES", "MINS_SUFFIX",
+    "FORMAT_VERSION", "HEADER_FORMAT", "HEADER_SIZE", "Header", "KEPT_DTYPES", "KEPT_NAMES", "MAGIC", "MATRICES", "MAX_TENSORS", "MINS_SUFFIX",
     "NAME_BYTES", "Payload", "QUANT_DTYPES", "QUANT_NAMES", "QUANT_NAMES_TO_CODE", "SCALES_SUFFIX",
     "TOKENIZER_BPE", "TOKENIZER_LLAMA2C", "TOKENIZER_TENSOR", "TensorEntry", "WHITE_SPACE", "blob_payloads",
     "bpe_blob", "chat_blob", "class_ranges", "decode", "encode", "file_endian", "header_prefix_size",

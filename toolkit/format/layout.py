@@ -54,6 +54,9 @@ FORMAT_VERSION = 6  # 6: the chat blob holds the turn format (strings, flags, st
 # blob's first word is reserved (no digit-splitting flag)
 HEADER_SIZE = 128
 ENTRY_SIZE = 64
+# tensor table entries a file may have: a GGUF mix stored per layer takes up to three per matrix and
+# layer (codes, scales, mins), 630 for SmolLM2's 30 layers; the loader allocates only what a file has
+MAX_TENSORS = 4096
 ALIGNMENT = 64
 NAME_BYTES = 32
 DTYPE_F32 = 0

@@ -11,7 +11,7 @@ from .. import quant as qmod
 from ..errors import InputError
 from ..models import Tensor
 from ..quant import BLOCK_FORMATS, BlockTensor, LayerStack, QuantTensor
-from .layout import (ALIGNMENT, BLOCK_DTYPES, DTYPE_F16, DTYPE_F32, DTYPE_Q4_1, ENTRY_FORMAT, ENTRY_SIZE,
+from .layout import (MAX_TENSORS, ALIGNMENT, BLOCK_DTYPES, DTYPE_F16, DTYPE_F32, DTYPE_Q4_1, ENTRY_FORMAT, ENTRY_SIZE,
                      HEADER_SIZE, KEPT_DTYPES, KEPT_NAMES, MATRICES, MINS_SUFFIX, QUANT_NAMES, SCALES_SUFFIX)
 
 
@@ -82,6 +82,9 @@ def _f32_bytes(array: np.ndarray, bo: str) -> bytes:
 
 def place(payloads: list[Payload]) -> tuple[list[TensorEntry], int]:
     """The table entries of ``payloads`` laid out after the header and table, and the file size."""
+    if len(payloads) > MAX_TENSORS:
+        raise InputError(f"the model needs {len(payloads)} tensor table entries, more than the format's {MAX_TENSORS}",
+                         "a model with fewer layers, or one quantization type for all layers' matrices")
     offset = align(HEADER_SIZE + ENTRY_SIZE * len(payloads))
     entries = []
     for name, dtype, dims, payload in payloads:
