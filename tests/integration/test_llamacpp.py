@@ -103,8 +103,8 @@ def test_greedy_equals_llama_cpp_on_f32_weights(llamaref: LlamaRef, random_f32: 
     ids = llamaref.tokenize(random_f32, [prompt])[0]
     prompt_ids, ours = printed(cache, name, random_f32, prompt, len(ids), steps)
     assert prompt_ids == ids
-    compared = compared(ours, llamaref.generate(random_f32, ids, steps))
-    assert compared >= MIN_COMPARED, f"a near-tie after {compared} tokens (a bad test: change the prompt or seed)"
+    agreed = compared(ours, llamaref.generate(random_f32, ids, steps))
+    assert agreed >= MIN_COMPARED, f"a near-tie after {agreed} tokens (a bad test: change the prompt or seed)"
     if name == "host":
         forced = llamaref.generate(random_f32, ids, len(ours), forced=ours)
         assert max(step.gap for step in forced) < F32_TOLERANCE
