@@ -11,8 +11,9 @@ from .. import quant as qmod
 from ..errors import InputError
 from ..models import Tensor
 from ..quant import BLOCK_FORMATS, BlockTensor, LayerStack, QuantTensor
-from .layout import (MAX_TENSORS, ALIGNMENT, BLOCK_DTYPES, DTYPE_F16, DTYPE_F32, DTYPE_Q4_1, ENTRY_FORMAT, ENTRY_SIZE,
-                     HEADER_SIZE, KEPT_DTYPES, KEPT_NAMES, MATRICES, MINS_SUFFIX, QUANT_NAMES, SCALES_SUFFIX)
+from .layout import (ALIGNMENT, BLOCK_DTYPES, DTYPE_F16, DTYPE_F32, DTYPE_Q4_1, ENTRY_FORMAT, ENTRY_SIZE,
+                     HEADER_SIZE, KEPT_DTYPES, KEPT_NAMES, MATRICES, MAX_TENSORS, MINS_SUFFIX, QUANT_NAMES,
+                     SCALES_SUFFIX)
 
 
 @dataclass(frozen=True)
