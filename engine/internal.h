@@ -12,6 +12,7 @@
  *   tokenizer.c       the vocabulary blob and the choice of tokenizer (tokenizer.h)
  *   tok_llama2c.c     llama2.c's SentencePiece-style tokenizer
  *   tok_bpe.c         GPT-2 byte-level BPE (GGUF vocabularies)
+ *   tok_bpe_pre.c     its pre-tokenizers (GPT-2's, llama3's, qwen2's, llama.cpp's default)
  *   sampler.c         llama2.c's sampler
  *   generate.c        the generation loop, plain and chat (chat templates as data)
  *   ppcllm.c          the public API's open, close and settings

@@ -1,8 +1,9 @@
 /* tok_bpe.c: GPT-2 byte-level BPE (GGUF vocabularies): the "bpe" blob (byte tokens, control
- * tokens, ranked merges, character classes; layout in toolkit/format/blobs.py), GPT-2's
- * pre-tokenizer and rank-ordered merges. */
+ * tokens, ranked merges, character classes, the pre-tokenizer; layout in
+ * toolkit/format/blobs.py), rank-ordered merges of each pre-token (tok_bpe_pre.c cuts them). */
 #include "internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* control tokens that end a reply, besides the vocabulary's end-of-sequence token */
@@ -32,12 +33,13 @@ static ppcllm_status ppcllm_bpe_take(ppcllm_tokenizer *t, ppcllm_u32 *words, siz
     b->n_ranges = b->words[3];
     need = 8 + 256 + (size_t)b->n_special + 4 * (size_t)b->n_merges + 3 * (size_t)b->n_ranges;
     if (b->words[0] != 0 || b->n_special > vocab || b->n_merges > vocab || b->n_ranges > 1u << 20 || need != count ||
-        b->words[4] >= vocab || b->words[5] >= vocab || b->words[6] > 1) {
+        b->words[4] >= vocab || b->words[5] >= vocab || b->words[6] > 1 || b->words[7] > PPCLLM_PRE_DEFAULT) {
         return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file BPE data is inconsistent", NULL);
     }
     t->bos = (int)b->words[4];
     b->eos = (int)b->words[5];
     t->add_bos = (int)b->words[6];
+    b->pre = (int)b->words[7];
     b->byte_tokens = b->words + 8;
     b->special = b->byte_tokens + 256;
     b->merges = b->special + b->n_special;
@@ -56,7 +58,7 @@ static ppcllm_status ppcllm_bpe_take(ppcllm_tokenizer *t, ppcllm_u32 *words, siz
     }
     for (i = 0; i < b->n_ranges; i++) {
         const ppcllm_u32 *r = b->ranges + 3 * (size_t)i;
-        if (r[0] > r[1] || (i > 0 && r[-2] >= r[0])) {
+        if (r[0] > r[1] || (i > 0 && r[-2] >= r[0]) || r[2] > 4) { /* classes 0 .. 4, tok_bpe_pre.c */
             return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file character classes are malformed", NULL);
         }
     }
@@ -74,54 +76,6 @@ static int ppcllm_special_id(const ppcllm_tokenizer *t, const char *text)
         }
     }
     return -1;
-}
-
-#define PPCLLM_CLASS_OTHER 0
-#define PPCLLM_CLASS_LETTER 1
-#define PPCLLM_CLASS_NUMBER 2
-#define PPCLLM_CLASS_SPACE 3
-
-/* One code point of UTF-8 at s[0 .. n): its value and length; a malformed byte is taken alone
- * (as code point 0xFFFD, class "other"). */
-static ppcllm_u32 ppcllm_utf8(const unsigned char *s, size_t n, size_t *len)
-{
-    unsigned char c = s[0];
-    size_t need = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    ppcllm_u32 cp = need == 1 ? c : need == 2 ? (ppcllm_u32)(c & 0x1F) : need == 3 ? (ppcllm_u32)(c & 0x0F) : (ppcllm_u32)(c & 0x07);
-    size_t i;
-    if (need == 0 || need > n) {
-        *len = 1;
-        return 0xFFFDu;
-    }
-    for (i = 1; i < need; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            *len = 1;
-            return 0xFFFDu;
-        }
-        cp = (cp << 6) | (ppcllm_u32)(s[i] & 0x3F);
-    }
-    *len = need;
-    return cp;
-}
-
-static int ppcllm_class(const ppcllm_tokenizer *t, ppcllm_u32 cp)
-{
-    size_t lo = 0, hi = t->bpe.n_ranges;
-    if (cp == 0xFFFDu) {
-        return PPCLLM_CLASS_OTHER;
-    }
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        const ppcllm_u32 *r = t->bpe.ranges + 3 * mid;
-        if (cp < r[0]) {
-            hi = mid;
-        } else if (cp > r[1]) {
-            lo = mid + 1;
-        } else {
-            return (int)r[2];
-        }
-    }
-    return PPCLLM_CLASS_OTHER;
 }
 
 /* rank and result of merging (a, b), or -1 */
@@ -143,12 +97,45 @@ static long ppcllm_merge_rank(const ppcllm_tokenizer *t, int a, int b, int *merg
     return -1;
 }
 
+/* s[0 .. len) against the C string piece, as strcmp orders them */
+static int ppcllm_piece_cmp(const char *piece, const unsigned char *s, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        unsigned char p = (unsigned char)piece[i];
+        if (p != s[i]) {
+            return p == 0 || p < s[i] ? -1 : 1;
+        }
+    }
+    return piece[len] == '\0' ? 0 : 1;
+}
+
+/* PPCLLM_PRE_LLAMA3: the (last) non-control token whose piece is s[0 .. len), or -1 */
+static int ppcllm_whole_token(const ppcllm_tokenizer *t, const unsigned char *s, size_t len)
+{
+    size_t lo = 0, hi = t->bpe.n_whole;
+    while (lo < hi) { /* the first entry after every piece <= s */
+        size_t mid = (lo + hi) / 2;
+        if (ppcllm_piece_cmp(t->bpe.whole[mid].str, s, len) <= 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo > 0 && ppcllm_piece_cmp(t->bpe.whole[lo - 1].str, s, len) == 0 ? t->bpe.whole[lo - 1].id : -1;
+}
+
 /* BPE of one pre-token (raw bytes): byte tokens, then the lowest-ranked adjacent pair merged
- * (the leftmost of equals) until none merges. Appends to tokens[*n]. */
+ * (the leftmost of equals) until none merges; under PPCLLM_PRE_LLAMA3 a pre-token that is a whole
+ * token is that token. Appends to tokens[*n]. */
 static void ppcllm_bpe_word(const ppcllm_tokenizer *t, const unsigned char *s, size_t len, int *tokens, int *n)
 {
-    int *w = tokens + *n, count = 0, i;
+    int *w = tokens + *n, count = 0, i, whole = t->bpe.whole != NULL ? ppcllm_whole_token(t, s, len) : -1;
     size_t k;
+    if (whole >= 0) {
+        tokens[(*n)++] = whole;
+        return;
+    }
     for (k = 0; k < len; k++) {
         ppcllm_u32 id = t->bpe.byte_tokens[s[k]];
         if (id != 0xFFFFFFFFu) { /* a byte the vocabulary lacks is dropped */
@@ -177,60 +164,6 @@ static void ppcllm_bpe_word(const ppcllm_tokenizer *t, const unsigned char *s, s
         count--;
     }
     *n += count;
-}
-
-/* The length of the GPT-2 pre-token at s[0 .. n) (n > 0): the regex
- * 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
-static size_t ppcllm_pretoken(const ppcllm_tokenizer *t, const unsigned char *s, size_t n)
-{
-    size_t len, pos, next_len;
-    ppcllm_u32 c = ppcllm_utf8(s, n, &len), next = 0;
-    int cls, next_cls = -1;
-    if (len < n) {
-        next = ppcllm_utf8(s + len, n - len, &next_len);
-        next_cls = ppcllm_class(t, next);
-    }
-    if (c == '\'' && len < n) {
-        if (next == 's' || next == 't' || next == 'm' || next == 'd') {
-            return 2;
-        }
-        if (n >= 3 && ((next == 'r' && s[2] == 'e') || (next == 'v' && s[2] == 'e') || (next == 'l' && s[2] == 'l'))) {
-            return 3;
-        }
-    }
-    cls = ppcllm_class(t, c);
-    pos = 0;
-    if (c == ' ' && next_cls >= 0 && next_cls != PPCLLM_CLASS_SPACE) {
-        pos = len; /* the optional leading space */
-        cls = next_cls;
-    }
-    if (cls != PPCLLM_CLASS_SPACE) {
-        while (pos < n) { /* a run of one class: letters, numbers or other */
-            size_t l;
-            ppcllm_u32 cp = ppcllm_utf8(s + pos, n - pos, &l);
-            if (ppcllm_class(t, cp) != cls) {
-                break;
-            }
-            pos += l;
-        }
-        return pos;
-    }
-    {
-        size_t last = 0; /* start of the run's last code point */
-        while (pos < n) {
-            size_t l;
-            ppcllm_u32 cp = ppcllm_utf8(s + pos, n - pos, &l);
-            if (ppcllm_class(t, cp) != PPCLLM_CLASS_SPACE) {
-                break;
-            }
-            last = pos;
-            pos += l;
-        }
-        if (pos == n || last == 0) {
-            return pos == n ? pos : len; /* to the end; or one white space before non-space */
-        }
-        return last; /* \s+(?!\S): leave the last one to prefix what follows */
-    }
 }
 
 /* Pre-tokenize and BPE-encode a text segment without control tokens. */
@@ -308,18 +241,42 @@ static const char *ppcllm_bpe_decode(const ppcllm_tokenizer *t, int prev, int to
     return piece;
 }
 
+static int ppcllm_tokidx_cmp(const void *x, const void *y)
+{
+    const ppcllm_tokidx *a = (const ppcllm_tokidx *)x, *b = (const ppcllm_tokidx *)y;
+    int c = strcmp(a->str, b->str);
+    return c != 0 ? c : (a->id > b->id) - (a->id < b->id);
+}
+
+/* PPCLLM_PRE_LLAMA3: the non-control tokens sorted by piece, for ppcllm_whole_token */
+static ppcllm_status ppcllm_bpe_index(ppcllm_tokenizer *t, const ppcllm_allocator *a, ppcllm_error *err)
+{
+    int i;
+    t->bpe.whole = (ppcllm_tokidx *)ppcllm_calloc(a, (size_t)t->vocab_size, sizeof(ppcllm_tokidx));
+    if (t->bpe.whole == NULL) {
+        return ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory indexing the vocabulary", NULL);
+    }
+    t->bpe.n_whole = 0;
+    for (i = 0; i < t->vocab_size; i++) {
+        if (!ppcllm_is_special(t, i)) {
+            t->bpe.whole[t->bpe.n_whole].str = t->vocab[i];
+            t->bpe.whole[t->bpe.n_whole++].id = i;
+        }
+    }
+    qsort(t->bpe.whole, t->bpe.n_whole, sizeof(ppcllm_tokidx), ppcllm_tokidx_cmp);
+    return PPCLLM_OK;
+}
+
 /* The end-of-sequence token and the control tokens of ppcllm_bpe_stops end a reply. */
 static ppcllm_status ppcllm_bpe_prepare(ppcllm_tokenizer *t, const ppcllm_allocator *a, ppcllm_error *err)
 {
     size_t i;
-    (void)a;
-    (void)err;
     t->echo_prompt = 0;
     ppcllm_tokenizer_add_stop(t, t->bpe.eos);
     for (i = 0; i < sizeof ppcllm_bpe_stops / sizeof ppcllm_bpe_stops[0]; i++) {
         ppcllm_tokenizer_add_stop(t, ppcllm_special_id(t, ppcllm_bpe_stops[i]));
     }
-    return PPCLLM_OK;
+    return t->bpe.pre == PPCLLM_PRE_LLAMA3 ? ppcllm_bpe_index(t, a, err) : PPCLLM_OK;
 }
 
 static size_t ppcllm_bpe_encode_space(const ppcllm_tokenizer *t, size_t len, int *ok)
@@ -333,6 +290,8 @@ static size_t ppcllm_bpe_encode_space(const ppcllm_tokenizer *t, size_t len, int
 static void ppcllm_bpe_free(ppcllm_tokenizer *t, const ppcllm_allocator *a)
 {
     ppcllm_free(a, t->bpe.words);
+    ppcllm_free(a, t->bpe.whole);
+    t->bpe.whole = NULL;
 }
 
 const ppcllm_tokenizer_ops ppcllm_tok_bpe = {

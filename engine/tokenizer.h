@@ -6,7 +6,8 @@
  * their scores); a kind may read one blob of its own (ops->blob, e.g. "bpe"). Kinds:
  *
  *   tok_llama2c.c   PPCLLM_TOKENIZER_LLAMA2C  llama2.c's SentencePiece-style BPE (scores)
- *   tok_bpe.c       PPCLLM_TOKENIZER_BPE      GPT-2 byte-level BPE (GGUF vocabularies)
+ *   tok_bpe.c       PPCLLM_TOKENIZER_BPE      GPT-2 byte-level BPE (GGUF vocabularies), its
+ *                                             pre-tokenizers in tok_bpe_pre.c
  *
  * A third kind (GGUF SentencePiece) adds a file, a row in the table and a header value. */
 #ifndef PPCLLM_TOKENIZER_H
@@ -35,6 +36,9 @@ typedef struct {
     const ppcllm_u32 *byte_tokens, *special, *merges, *ranges;
     ppcllm_u32 n_special, n_merges, n_ranges;
     int eos;
+    int pre;                 /* PPCLLM_PRE_GPT2 ... */
+    ppcllm_tokidx *whole;    /* PPCLLM_PRE_LLAMA3: non-control tokens by piece (strcmp, then id) */
+    ppcllm_u32 n_whole;
 } ppcllm_bpe;
 
 typedef struct {
@@ -82,6 +86,9 @@ struct ppcllm_tokenizer {
 
 extern const ppcllm_tokenizer_ops ppcllm_tok_llama2c;
 extern const ppcllm_tokenizer_ops ppcllm_tok_bpe;
+
+/* The length of the first pre-token of s[0 .. n) (n > 0) under t's pre-tokenizer (tok_bpe_pre.c). */
+size_t ppcllm_pretoken(const ppcllm_tokenizer *t, const unsigned char *s, size_t n);
 
 /* The operations of kind (the header's value, checked: at most PPCLLM_TOKENIZER_BPE). */
 void ppcllm_tokenizer_init(ppcllm_tokenizer *t, ppcllm_u32 kind, int vocab_size);

@@ -16,11 +16,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Shape", "SMOLLM2_WIDE", "TINY", "Chat", "write_llama"]
+__all__ = ["KEEP", "Shape", "SMOLLM2_WIDE", "TINY", "Chat", "write_llama"]
 
 _COPIED = ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
            "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
            "tokenizer.ggml.padding_token_id", "tokenizer.ggml.add_bos_token", "tokenizer.chat_template")
+
+
+KEEP = "(the vocabulary's own)"  # write_llama's pre: keep tokenizer.ggml.pre as the source has it
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,17 @@ def _with_chat(meta: list[tuple[str, Any, Any]], chat: Chat) -> list[tuple[str, 
         changed["tokenizer.ggml.bos_token_id"] = (V.UINT32, tokens.index(chat.bos))
     kept = [(key, vtype, value) for key, vtype, value in meta if key not in changed]
     return kept + [(key, vtype, value) for key, (vtype, value) in changed.items()]
+
+
+def _with_tokens(meta: list[tuple[str, Any, Any]], tokens: tuple[str, ...]) -> list[tuple[str, Any, Any]]:
+    """The vocabulary's metadata with ``tokens`` (GPT-2 byte-level spelling) added as normal
+    tokens: no merge makes them."""
+    from gguf import GGUFValueType as V
+
+    values = {key: value for key, _, value in meta}
+    changed = {"tokenizer.ggml.tokens": list(values["tokenizer.ggml.tokens"]) + list(tokens),
+               "tokenizer.ggml.token_type": list(values["tokenizer.ggml.token_type"]) + [1] * len(tokens)}
+    return [(key, vtype, changed.get(key, value)) for key, vtype, value in meta] if tokens else meta
 
 
 def _vocabulary(source: Path) -> list[tuple[str, Any, Any]]:
@@ -117,14 +131,21 @@ def _tensors(shape: Shape, vocab: int, seed: int) -> dict[str, np.ndarray]:
     return tensors
 
 
-def write_llama(path: Path, shape: Shape, vocabulary_from: Path, seed: int = 0, chat: Chat | None = None) -> Path:
+def write_llama(path: Path, shape: Shape, vocabulary_from: Path, seed: int = 0, chat: Chat | None = None,
+                pre: str | None = KEEP, added: tuple[str, ...] = ()) -> Path:
     """An F32 ``llama`` GGUF of ``shape`` with the vocabulary of the GGUF ``vocabulary_from``
-    (and ``chat``'s template and tokens, when given)."""
+    (and ``chat``'s template and tokens, when given; and the normal tokens ``added``), its
+    pre-tokenizer named ``pre`` (None: no tokenizer.ggml.pre at all)."""
+    from gguf import GGUFValueType as V
     from gguf import GGUFWriter
 
     meta = _vocabulary(vocabulary_from)
     if chat is not None:
         meta = _with_chat(meta, chat)
+    meta = _with_tokens(meta, added)
+    if pre != KEEP:
+        meta = [item for item in meta if item[0] != "tokenizer.ggml.pre"]
+        meta += [("tokenizer.ggml.pre", V.STRING, pre)] if pre is not None else []
     vocab = len(next(value for key, _, value in meta if key == "tokenizer.ggml.tokens"))
     writer = GGUFWriter(str(path), "llama")
     writer.add_string("general.name", shape.name)

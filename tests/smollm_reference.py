@@ -9,6 +9,8 @@ RoPE, grouped-query attention and the tied classifier are written out below.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +31,20 @@ def hf_tokenizer(gguf_path: Path) -> Any:
 
 def hf_encode(gguf_path: Path, text: str) -> list[int]:
     return list(hf_tokenizer(gguf_path).encode(text, add_special_tokens=False))
+
+
+# llama.cpp's "smollm" pre-tokenizer (which the engine follows) and transformers' disagree on
+# whitespace before a number: two or more blanks before a digit, or a blank before a number
+# that is not an ASCII digit (tests/integration/test_llamacpp.py notices when that changes)
+_BLANKS_BEFORE_A_DIGIT = re.compile(r"\s{2,}[0-9]")
+
+
+def transformers_differs(text: str) -> bool:
+    """Whether transformers' SmolLM2 tokenizer cuts ``text`` otherwise than llama.cpp."""
+    if _BLANKS_BEFORE_A_DIGIT.search(text):
+        return True
+    return any(a.isspace() and unicodedata.category(b).startswith("N") and not b.isascii()
+               for a, b in zip(text, text[1:]))
 
 
 def chat_text(gguf_path: Path, user: str, system: str | None) -> str:

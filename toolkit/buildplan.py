@@ -72,6 +72,7 @@ FILES = (
     FileSpec("tokenizer.c", ENGINE),
     FileSpec("tok_llama2c.c", ENGINE),
     FileSpec("tok_bpe.c", ENGINE),
+    FileSpec("tok_bpe_pre.c", ENGINE),
     FileSpec("sampler.c", ENGINE),
     FileSpec("generate.c", ENGINE),
     FileSpec("ppcllm.c", ENGINE),

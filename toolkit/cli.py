@@ -87,8 +87,8 @@ def convert(
     check_output_file(out, fmt.MAGIC)
     check_inputs_outside(out, [checkpoint, tokenizer])
     model = pipeline.open_input(checkpoint, tokenizer).model(not no_chat, kwargs)
-    if model.chat is not None and model.chat.date is not None:
-        say(pipeline.date_note(model.chat.date))
+    for note in model.notes:
+        say(note)
     payload = fmt.encode(model, endian, quant)
     atomic_write_bytes(out, payload)
     cfg = model.config

@@ -192,11 +192,6 @@ class Input:
         return parse_checkpoint(self.data, str(self.path), parse_tokenizer(self.tokenizer_data, str(self.tokenizer)))
 
 
-def date_note(date: str) -> str:
-    """What convert says when the chat template asked for today's date."""
-    return f"note: the chat template asks for today's date: frozen at conversion as {date!r}"
-
-
 def open_input(path: Path, tokenizer: Path | None) -> Input:
     """Read ``path`` once and sniff it: a converted file, a GGUF file (a damaged one says so) or a
     llama2.c checkpoint, whose tokenizer's bytes are read too (``tokenizer``, else its default)."""
@@ -255,8 +250,8 @@ def _cached_model(cache: Path, source: Input, endian: str, quant: str | None) ->
         model = source.model()
         label = f"{endian}-endian {quant}" if quant else f"{endian}-endian"
         print(f"converting {checkpoint.name} to {label}: {cache / 'models' / name / MODEL_FILE}", file=sys.stderr)
-        if model.chat is not None and model.chat.date is not None:
-            print(date_note(model.chat.date), file=sys.stderr)
+        for note in model.notes:
+            print(note, file=sys.stderr)
         # the file's own blocks are kept as they are (q4_1 is a GGUF block, not a --quant choice)
         (folder / MODEL_FILE).write_bytes(fmt.encode(model, endian, None if quant in (None, model.quant) else quant))
 

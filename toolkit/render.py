@@ -13,6 +13,7 @@ import jinja2
 
 from . import __version__, format as fmt
 from .format.blobs import CHAT_FLAGS, CHAT_STRINGS, CHAT_SYSTEM_ROLE
+from .models.bpe import PRE_DEFAULT, PRE_GPT2, PRE_LLAMA3, PRE_QWEN2, PRE_SMOLLM
 from .models.chat import MAX_STOPS
 from .buildplan import ENGINE_PROGRAM, KERNELTEST_PROGRAM, Program, plan
 from .limits import c_macros
@@ -72,7 +73,9 @@ def _context(target: Target) -> dict[str, object]:
                 "tokenizer_llama2c": fmt.TOKENIZER_LLAMA2C, "tokenizer_bpe": fmt.TOKENIZER_BPE, "flag_float_activations": fmt.FLAG_FLOAT_ACTIVATIONS,
                 "flag_chatml": fmt.FLAG_CHATML, "default_ctx": DEFAULT_CTX,
                 "chat_strings": CHAT_STRINGS, "chat_max_stops": MAX_STOPS, "chat_flags": CHAT_FLAGS,
-                "chat_system_role": CHAT_SYSTEM_ROLE},
+                "chat_system_role": CHAT_SYSTEM_ROLE,
+                "pre_tokenizers": [("GPT2", PRE_GPT2), ("SMOLLM", PRE_SMOLLM), ("LLAMA3", PRE_LLAMA3),
+                                   ("QWEN2", PRE_QWEN2), ("DEFAULT", PRE_DEFAULT)]},
         "limits": c_macros(target.hardware_threads),
     }
 

@@ -1,8 +1,9 @@
 """llama.cpp as the reference (issue 15's oracle): built from the source vendored in the
 llama-cpp-python sdist (toolkit/llamacpp/), it tokenizes, quantizes and generates greedily.
 
-- Tokenizer: the engine's ids equal llama.cpp's on SmolLM2's vocabulary (two documented
-  pre-tokenizer differences aside, where ppc-llm follows transformers).
+- Tokenizer: the engine's ids (host, g4, xenon) and the toolkit's reference tokenizer's equal
+  llama.cpp's on SmolLM2's vocabulary under every pre-tokenizer ppc-llm runs (smollm, gpt-2,
+  llama-bpe, qwen2, and none named: llama.cpp's default).
 - F32 weights (a random-weight model of SmolLM2's widths with its real vocabulary): greedy ids
   equal up to the first step whose margin is below NEAR_TIE, at least MIN_COMPARED compared,
   on host, g4 and xenon; fed the engine's own tokens, llama.cpp's logits put each of them within
@@ -17,35 +18,62 @@ llama-cpp-python sdist (toolkit/llamacpp/), it tokenizes, quantizes and generate
 from __future__ import annotations
 
 import random
-import re
-import unicodedata
 from pathlib import Path
 
 import pytest
 
-from toolkit.llamacpp import SDIST, SDIST_SHA256, LlamaRef, host_llamaref
-from tests.gguf_models import SMOLLM2_WIDE, write_llama
+from tests.gguf_models import SMOLLM2_WIDE, TINY, write_llama
 from tests.helpers import smollm_gguf
 from tests.llamacpp_compare import (F32_TOLERANCE, MIN_COMPARED, PROMPTS, compared, engine_output, printed,
                                      teacher_forced)
+from toolkit.llamacpp import SDIST, SDIST_SHA256, LlamaRef, host_llamaref
+from toolkit.models.gguf import read_gguf
+from toolkit.reference import tokenizer_bpe
+
+from .conftest import cli
 
 TEXTS = ["Hello, world! How are you?", "  leading and trailing   ", "tabs\tand\nnewlines\n\n\nthree",
-         "2024-11-25: 3.14159 and 1,000,000", "don't won't I'm you're 'quoted'", "café naïve résumé Ærøskøbing",
-         "日本語のテキスト 中文字符测试 한국어", "emoji 😀👍🏽 family 👨‍👩‍👧", "ℕ ∑ √ ∞ ≠",
-         "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", "text<|endoftext|>more",
-         "def f(x):\n    return x ** 2\n", "\u00a0non-breaking\u2003em space \u3000x", "...!!!???", "a", " ", "",
-         "hello\u200bworld", "e\u0301 combining", "\r\nwindows\r\n", "10,000 people in 1999.", "v1.2.3-beta"]
-ALPHABET = [*"aZ09 '\t\n.,!?-_\u00e9\u00df\u65e5\U0001f600\u00a0smltd\"()", "'s", "<|im_start|>", "<|im_end|>", "   "]
-# llama.cpp's "smollm" pre-tokenizer and transformers' disagree on whitespace before a number:
-# two or more blanks before a digit, or a blank before a number that is not an ASCII digit.
-BLANKS_BEFORE_A_DIGIT = re.compile(r"\s{2,}[0-9]")
+         "2024-11-25: 3.14159 and 1,000,000", "don't won't I'm you're 'quoted'", "DON'T I'M WE'LL 'S",
+         "café naïve résumé Ærøskøbing", "日本語のテキスト 中文字符测试 한국어", "emoji 😀👍🏽 family 👨‍👩‍👧",
+         "ℕ ∑ √ ∞ ≠", "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", "text<|im_end|>more",
+         "def f(x):\n    return x ** 2\n", "\u00a0non-breaking\u2003em space \u3000x", "...!!!???", "a", " ",
+         "hello\u200bworld", "e\u0301 combining", "\r\nwindows\r\n", "10,000 people in 1999.", "v1.2.3-beta",
+         "12345 1234567 x1y22z333", "$5+3<=4 ^~| `q` @#%", "a  \n  b \t\n\n x", " \u00bd cup x \u00b2 \u0663\u0663 12",
+         "3 4  5   6", "Price: $12.50!!", "\u00a1Hola! \u00bfQu\u00e9?", "\u041f\u0440\u0438\u0432\u0435\u0442, \u043c\u0438\u0440!",
+         "\u2018curly\u2019 \u201cquotes\u201d", "a xyzzy 123999 9991234 plugh"]
+ALPHABET = [*"aZ09 '\t\n\r.,!?-_$+<=>^~|`\u00e9\u00df\u00bd\u00b2\u0663\u65e5\U0001f600\u00a0\u3000smltdSMLTD\"()",
+            "'s", "'LL", "<|im_start|>", "<|im_end|>", "   ", "\r\n", "12345"]
+# the texts are tokenized in one run each, joined by this control token (the engine and llama.cpp
+# both match control tokens whole first, so each text is cut on its own)
+SEPARATOR = "<|endoftext|>"
+# tokenizer.ggml.pre names (None: the key left out, llama.cpp's "default") on SmolLM2's vocabulary,
+# with tokens no merge makes added: llama-bpe takes a pre-token that is one whole (its 3-digit
+# numbers, " xyzzy"), the others merge it from its bytes
+PRE_NAMES = ["smollm", "gpt-2", "llama-bpe", "qwen2", None]
+UNMERGED = ("123", "999", "\u0120xyzzy")
 
 
-def _where_they_differ(text: str) -> bool:
-    if BLANKS_BEFORE_A_DIGIT.search(text):
-        return True
-    return any(a.isspace() and unicodedata.category(b).startswith("N") and not b.isascii()
-               for a, b in zip(text, text[1:]))
+def _texts() -> list[str]:
+    rng = random.Random(20261203)
+    return TEXTS + ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 24))) for _ in range(80)]
+
+
+def _per_text(ids: list[int], separator: int) -> list[list[int]]:
+    out: list[list[int]] = [[]]
+    for token in ids:
+        if token == separator:
+            out.append([])
+        else:
+            out[-1].append(token)
+    return out
+
+
+def _same(ours: list[int], theirs: list[int], texts: list[str], separator: int, label: str) -> None:
+    """ours == theirs; when not, the first text whose ids differ is named."""
+    if ours != theirs:
+        for text, a, b in zip(texts, _per_text(ours, separator), _per_text(theirs, separator)):
+            assert a == b, f"{label}: {text!r}"
+        assert ours == theirs, label
 
 
 @pytest.fixture(scope="module")
@@ -62,33 +90,50 @@ def test_the_sdist_is_the_one_recorded(llamaref: LlamaRef) -> None:
     assert SDIST == "llama-cpp-python==0.3.36" and len(SDIST_SHA256) == 64 and llamaref.binary.is_file()
 
 
-def test_the_tokenizer_matches_llama_cpp(llamaref: LlamaRef, gguf: Path, cache: Path) -> None:
-    """Special tokens parsed (as the engine does), no BOS added (SmolLM2 adds none)."""
-    rng = random.Random(20261202)
-    drawn = ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 20))) for _ in range(60)]
-    texts = TEXTS + [text for text in drawn if not _where_they_differ(text)]
-    expected = llamaref.tokenize(gguf, texts)
-    for text, theirs in zip(texts, expected):
-        ours = [int(t) for t in engine_output(cache, "host", gguf, ["-m", "encode", "-i", text]).split()]
-        assert ours == theirs, text
-    for text, theirs in list(zip(texts, expected))[::4]:
-        assert [int(t) for t in engine_output(cache, "g4", gguf, ["-m", "encode", "-i", text]).split()] == theirs, text
+@pytest.fixture(scope="module", params=PRE_NAMES, ids=lambda name: name or "missing")
+def vocabulary(request: pytest.FixtureRequest, gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2's vocabulary and merges under each pre-tokenizer name, in the smallest model."""
+    name = request.param
+    return write_llama(tmp_path_factory.mktemp("pre") / f"vocab-{name or 'missing'}.gguf", TINY, gguf, pre=name,
+                       added=UNMERGED)
 
 
-def test_non_ascii_numbers_are_where_llama_cpp_and_transformers_differ(llamaref: LlamaRef, gguf: Path,
-                                                                      cache: Path) -> None:
-    """Whitespace before a number: for a blank before a number that is not an ASCII digit (½, ²,
-    ٣) transformers (the model's own tokenizer) keeps the blank with the number and llama.cpp
-    splits it off; for two or more blanks before a digit transformers gives one token per blank
-    and llama.cpp one for the run. ppc-llm
-    follows transformers (tests/integration/test_smollm.py), so these strings are left out of
-    the comparison above; this test notices when either side changes."""
-    from tests.smollm_reference import hf_encode
+def test_the_tokenizer_matches_llama_cpp(llamaref: LlamaRef, vocabulary: Path, cache: Path) -> None:
+    """Every pre-tokenizer on the same texts, special tokens parsed and BOS added as the file
+    says (llama-bpe's default: added): the engine on host, g4 and xenon, and the toolkit's
+    reference tokenizer (what --verify encodes with), against llama.cpp."""
+    texts = _texts()
+    joined = SEPARATOR.join(texts)
+    separator = llamaref.tokenize(vocabulary, [SEPARATOR])[0][0]
+    theirs = llamaref.tokenize(vocabulary, [joined], add_special=True)[0]
+    model = read_gguf(vocabulary, vocabulary.read_bytes(), chat=False)
+    assert model.bpe is not None
+    _same(tokenizer_bpe.encode(model.tokenizer, model.bpe, joined), theirs, texts, separator, "reference")
+    for name in ("host", "g4", "xenon"):
+        ours = [int(t) for t in engine_output(cache, name, vocabulary, ["-m", "encode", "-i", joined]).split()]
+        _same(ours, theirs, texts, separator, name)
 
-    assert all(_where_they_differ(text) for text in [" \u00bd", "  0"])
+
+def test_smollm_follows_llama_cpp_where_transformers_differs(llamaref: LlamaRef, gguf: Path, cache: Path) -> None:
+    """Whitespace before a number, under "smollm": for a blank before a number that is not an
+    ASCII digit (½, ², ٣) transformers keeps the blank with the number and llama.cpp splits it
+    off; for two or more blanks before a digit transformers gives one token per blank and
+    llama.cpp one for the run. ppc-llm follows llama.cpp (transformers' comparisons in
+    tests/integration/test_smollm.py leave these strings out); this test notices when either
+    side changes."""
+    from tests.smollm_reference import hf_encode, transformers_differs
+
+    assert all(transformers_differs(text) for text in [" \u00bd", "  0"])
     for text in [" \u00bd", "x \u00b2", "\u00bd \u00b2 \u0663", "  0", "x   12"]:
         ours = [int(t) for t in engine_output(cache, "host", gguf, ["-m", "encode", "-i", text]).split()]
-        assert ours == hf_encode(gguf, text) != llamaref.tokenize(gguf, [text])[0], text
+        assert ours == llamaref.tokenize(gguf, [text])[0] != hf_encode(gguf, text), text
+
+
+def test_a_file_without_a_pre_tokenizer_converts_with_a_note(tmp_path: Path, gguf: Path) -> None:
+    model = write_llama(tmp_path / "no-pre.gguf", TINY, gguf, pre=None)
+    result = cli("convert", str(model), "--endian", "big", "-o", str(tmp_path / "no-pre.bin"))
+    assert result.returncode == 0, result.stderr
+    assert b"names no pre-tokenizer" in result.stderr and b"'default'" in result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from toolkit import reference as ref
 from toolkit.errors import UsageError
 from toolkit.fuzz import tinygguf
 from toolkit.models import Model, ModelConfig, Tokenizer
-from toolkit.models.bpe import BPE, NO_TOKEN
+from toolkit.models.bpe import BPE, NO_TOKEN, PRE_DEFAULT, PRE_GPT2, PRE_LLAMA3, PRE_QWEN2, PRE_SMOLLM
 from toolkit.models.gguf import GLOBAL_TENSORS, LAYER_TENSORS, read_gguf
 from toolkit.quant import GROUP, QuantTensor, padded_groups
 from toolkit.quant import dequantize as quant_dequantize
@@ -24,6 +24,16 @@ from toolkit.reference import blocks, tokenizer_bpe
 
 F32 = np.float32
 GPT2 = regex.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")
+# llama.cpp's (llama-vocab.cpp) regexes for the other pre-tokenizers, applied as it applies them:
+# each regex of a list splits every piece the one before left (matches and the gaps between)
+LLAMA3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+          r"\s*[\r\n]+|\s+(?!\S)|\s+")
+SPLITS = {
+    PRE_SMOLLM: [r"\p{N}", GPT2.pattern],
+    PRE_LLAMA3: [LLAMA3],
+    PRE_QWEN2: [LLAMA3.replace(r"\p{N}{1,3}", r"\p{N}")],
+    PRE_DEFAULT: [r"[\p{P}\$\+<=>\^~\|]+", GPT2.pattern, r"\p{N}+", r"[0-9][0-9][0-9]"],
+}
 
 
 # --------------------------------------------------------------------------- block kernel
@@ -143,30 +153,57 @@ def _ids(model: Model, *pieces: bytes) -> list[int]:
     return [model.tokenizer.pieces.index(piece) for piece in pieces]
 
 
-def _pretokens(text: str) -> list[str]:
+def _pretokens(text: str, pre: int = PRE_GPT2) -> list[str]:
     data, out, start = text.encode(), [], 0
     while start < len(data):
-        length = tokenizer_bpe._pretoken(data[start:])
+        length = tokenizer_bpe._pretoken(pre, data[start:])
         out.append(data[start:start + length].decode())
         start += length
     return out
 
 
+def _split(patterns: list[str], text: str) -> list[str]:
+    """llama.cpp's unicode_regex_split: each pattern cuts every piece into its matches and gaps."""
+    pieces = [text]
+    for pattern in patterns:
+        cut: list[str] = []
+        for piece in pieces:
+            at = 0
+            for m in regex.finditer(pattern, piece):
+                cut += [part for part in (piece[at:m.start()], m.group()) if part]
+                at = m.end()
+            cut += [piece[at:]] if at < len(piece) else []
+        pieces = cut
+    return pieces
+
+
+def _texts(seed: int) -> list[str]:
+    rng = random.Random(seed)
+    alphabet = [*"aZ09 '\t\n\r.,!?-_$+<=>^~|`@#\u00bd\u00b2\u0663\u216b\u00e9\u00df\u65e5\U0001f600\u00a0\u3000\u200b",
+                *"smltdvreSMLTDVRE\"()\u00bf\u2014\u00ab", "'s", "'ll", "'RE", "'Ve", "  ", "   ", "\u2003", "\r\n",
+                " \n ", "12345", "1234567"]
+    texts = ["Hello world", "don't won't I'm you're they've we'll he'd", "DON'T I'M WE'LL", "a  b   c", "trailing   ",
+             "  lead", "x1y22 333 4444 55555", "\u00bd cup", " \u00bd", "tabs\tand\nnew\n\n\nlines", "'", "'x", "a'", " '",
+             "''s", "a  \n  b", "x \r\n\ty", "$5+3<=4 ^~| `q`", "...!!!??", "\u00a1Hola! \u00bfQu\u00e9?", "3.14159, 2,718"]
+    return texts + ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24))) for _ in range(500)]
+
+
 def test_pretokens_follow_gpt2s_regex() -> None:
-    rng = random.Random(20261202)
-    alphabet = [*"aZ09 '\t\n\r.,!?-_\u00bd\u00b2\u0663\u216b\u00e9\u00df\u65e5\U0001f600\u00a0\u3000\u200bsmltdvre\"()",
-                "'s", "'ll", "'re", "'ve", "  ", "   ", "\u2003"]
-    texts = ["Hello world", "don't won't I'm you're they've we'll he'd", "a  b   c", "trailing   ", "  lead",
-             "x1y22 333", "\u00bd cup", " \u00bd", "tabs\tand\nnew\n\n\nlines", "'", "'x", "a'", " '", "''s"]
-    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 20))) for _ in range(400)]
-    for text in texts:
+    for text in _texts(20261202):
         assert _pretokens(text) == GPT2.findall(text), repr(text)
+
+
+@pytest.mark.parametrize("pre", sorted(SPLITS), ids=lambda p: {PRE_SMOLLM: "smollm", PRE_LLAMA3: "llama3",
+                                                                  PRE_QWEN2: "qwen2", PRE_DEFAULT: "default"}[p])
+def test_pretokens_follow_llamacpps_regexes(pre: int) -> None:
+    for text in _texts(20261203 + pre):
+        assert _pretokens(text, pre) == _split(SPLITS[pre], text), repr(text)
 
 
 def test_malformed_utf8_is_one_other_character_per_byte() -> None:
     # a lone continuation byte and a truncated sequence are class "other", like punctuation
-    assert tokenizer_bpe._pretoken(b"\x80\x80!a") == 3
-    assert tokenizer_bpe._pretoken(b" \xe2\x98x") == 3
+    assert tokenizer_bpe._pretoken(PRE_GPT2, b"\x80\x80!a") == 3
+    assert tokenizer_bpe._pretoken(PRE_GPT2, b" \xe2\x98x") == 3
     assert tokenizer_bpe._utf8(b"\xf0\x9f\x98", 0) == (0xFFFD, 1)
     assert tokenizer_bpe._utf8("\U0001f600".encode(), 0) == (0x1F600, 4)
 
@@ -195,7 +232,7 @@ def _bpe_model(favour: int | None, add_bos: bool = False, drop: int | None = Non
     so the logits are ~4.0 for ``favour``, else 0 (see test_reference._tiny_model)."""
     pieces = tuple(bytes([b]) for b in range(256)) + (b"ab", b"<|endoftext|>", b"<|im_end|>")
     byte_tokens = tuple(NO_TOKEN if b == drop else b for b in range(256))
-    bpe = BPE(byte_tokens, (257, 258), ((97, 98),), (256,), 257, 257, add_bos)
+    bpe = BPE(byte_tokens, (257, 258), ((97, 98),), (256,), 257, 257, add_bos, PRE_GPT2)
     config = ModelConfig(dim=4, hidden_dim=8, n_layers=1, n_heads=2, n_kv_heads=1, vocab_size=len(pieces),
                          seq_len=seq_len, shared_classifier=False)
     tensors = {name: np.zeros(shape, dtype=np.float32) for name, shape in config.tensor_shapes().items()}
@@ -204,6 +241,16 @@ def _bpe_model(favour: int | None, add_bos: bool = False, drop: int | None = Non
     if favour is not None:
         tensors["wcls"][favour] = 1.0
     return Model(config, tensors, Tokenizer(pieces, (0.0,) * len(pieces), 13), bpe=bpe)
+
+
+def test_llama3_takes_a_pre_token_that_is_a_whole_token_unmerged() -> None:
+    """llama.cpp's ignore_merges (llama-bpe): " xyz" is a token no merge reaches; the other
+    pre-tokenizers merge it from its bytes."""
+    pieces = tuple(bytes([b]) for b in range(256)) + (b"ab", b" xyz", b"<|endoftext|>")
+    tokenizer = Tokenizer(pieces, (0.0,) * len(pieces), 4)
+    for pre, expected in ((PRE_LLAMA3, [256, 257]), (PRE_QWEN2, [256, 32, 120, 121, 122])):
+        bpe = BPE(tuple(range(256)), (258,), ((97, 98),), (256,), 258, 258, False, pre)
+        assert tokenizer_bpe.encode(tokenizer, bpe, "ab xyz") == expected
 
 
 def test_encode_drops_bytes_without_a_token_and_adds_bos_when_asked() -> None:

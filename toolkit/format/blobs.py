@@ -7,12 +7,14 @@ byte-to-unicode table; ``convert`` undoes it) with zero scores.
 ``bpe`` (BPE vocabularies only) adds what encoding needs, every integer a u32 in the file's byte
 order:
 
-    reserved (0), n_special, n_merges, n_ranges, bos id, eos id, add_bos (0/1), reserved
+    reserved (0), n_special, n_merges, n_ranges, bos id, eos id, add_bos (0/1), pre-tokenizer
+                               (models.bpe.PRE_GPT2 ... PRE_DEFAULT)
     byte_tokens[256]           token id of every single byte (NO_TOKEN: none, the byte is dropped)
     special[n_special]         ids of control tokens, matched whole in the text
     merges[n_merges]           (left id, right id, rank, merged id), sorted by (left, right)
     ranges[n_ranges]           (first, last, class) code point ranges: 1 letter (\\p{L}),
-                               2 number (\\p{N}), 3 white space (\\s); sorted, disjoint
+                               2 number (\\p{N}), 3 white space (\\s), 4 punctuation (\\p{P} and
+                               $+<=>^~|, else "other" like the rest); sorted, disjoint
 
 ``chat`` (models with a chat template; its turn format, toolkit/models/chat.py), u32 words in
 the file's byte order, then the strings:
@@ -38,13 +40,14 @@ from functools import lru_cache
 
 from ..errors import InputError
 from ..models import Model, Tokenizer
-from ..models.bpe import BPE, NO_TOKEN
+from ..models.bpe import BPE, NO_TOKEN, PRE_DEFAULT
 from ..models.chat import MAX_STOPS, ChatFormat
 from ..models.llama2c import parse_tokenizer, tokenizer_bytes
 from .layout import BPE_TENSOR, CHAT_TENSOR, DTYPE_BYTES, RECREATE, TOKENIZER_TENSOR
 from .tensors import Payload, TensorEntry
 
-CLASS_LETTER, CLASS_NUMBER, CLASS_SPACE = 1, 2, 3
+CLASS_LETTER, CLASS_NUMBER, CLASS_SPACE, CLASS_PUNCT = 1, 2, 3, 4
+PUNCT_EXTRA = "$+<=>^~|"  # with \p{P}: llama.cpp's default pre-tokenizer's first split
 # Unicode's White_Space property (what \s matches in the tokenizers library's regex)
 WHITE_SPACE = ((0x09, 0x0D), (0x20, 0x20), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680),
                (0x2000, 0x200A), (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000))
@@ -78,7 +81,8 @@ def read_tokenizer_blob(data: bytes, bo: str, entries: dict[str, TensorEntry], v
 
 @lru_cache(maxsize=1)
 def class_ranges() -> tuple[tuple[int, int, int], ...]:
-    """(first, last, class) for letters, numbers and white space, from Python's Unicode tables."""
+    """(first, last, class) for letters, numbers, white space and punctuation, from Python's Unicode
+    tables."""
     spaces = {c for first, last in WHITE_SPACE for c in range(first, last + 1)}
     ranges: list[list[int]] = []
     for cp in range(sys.maxunicode + 1):
@@ -86,7 +90,8 @@ def class_ranges() -> tuple[tuple[int, int, int], ...]:
             cls = CLASS_SPACE
         else:
             cat = unicodedata.category(chr(cp))
-            cls = CLASS_LETTER if cat[0] == "L" else CLASS_NUMBER if cat[0] == "N" else 0
+            cls = CLASS_LETTER if cat[0] == "L" else CLASS_NUMBER if cat[0] == "N" else \
+                CLASS_PUNCT if cat[0] == "P" or chr(cp) in PUNCT_EXTRA else 0
         if cls == 0:
             continue
         if ranges and ranges[-1][2] == cls and ranges[-1][1] == cp - 1:
@@ -101,7 +106,7 @@ def bpe_blob(bpe: BPE, byteorder: str) -> bytes:
     ranges = class_ranges()
     order = sorted(range(len(bpe.merges)), key=lambda r: bpe.merges[r])
     words = [0, len(bpe.special), len(bpe.merges), len(ranges),
-             bpe.bos_id, bpe.eos_id, int(bpe.add_bos), 0]
+             bpe.bos_id, bpe.eos_id, int(bpe.add_bos), bpe.pre]
     words += list(bpe.byte_tokens) + list(bpe.special)
     for rank in order:
         words += [bpe.merges[rank][0], bpe.merges[rank][1], rank, bpe.merged[rank]]
@@ -124,7 +129,7 @@ def _bad(source: str, what: str) -> InputError:
 def parse_bpe_words(words: Sequence[int], vocab_size: int, source: str) -> BPE:
     """``parse_bpe_blob`` on the blob's words. Linear in the blob: each merge and range is one
     slice of its own few words (slicing the tail first would copy it once per merge)."""
-    flags, n_special, n_merges, n_ranges, bos, eos, add_bos = words[:7]
+    flags, n_special, n_merges, n_ranges, bos, eos, add_bos, pre = words[:8]
     head = BPE_HEADER_WORDS
     if len(words) != head + 256 + n_special + 4 * n_merges + 3 * n_ranges:
         raise _bad(source, "has the wrong size")
@@ -134,8 +139,9 @@ def parse_bpe_words(words: Sequence[int], vocab_size: int, source: str) -> BPE:
     if any(i >= vocab_size for i in ids[256:]) or any(vocab_size <= i != NO_TOKEN for i in ids[:256]) or \
             any(max(q[0], q[1], q[3]) >= vocab_size for q in quads):
         raise _bad(source, "names a token outside the vocabulary")
-    if bos >= vocab_size or eos >= vocab_size or add_bos > 1 or flags:
-        raise _bad(source, "has a bos / eos id, the add_bos flag or the reserved word out of range")
+    if bos >= vocab_size or eos >= vocab_size or add_bos > 1 or flags or pre > PRE_DEFAULT:
+        raise _bad(source, "has a bos / eos id, the add_bos flag, the pre-tokenizer or the reserved word "
+                           "out of range")
     if any((a[0], a[1]) >= (b[0], b[1]) for a, b in zip(quads, quads[1:])):
         raise _bad(source, "has merges not sorted by (left, right) or repeated")
     base += 4 * n_merges
@@ -144,7 +150,7 @@ def parse_bpe_words(words: Sequence[int], vocab_size: int, source: str) -> BPE:
         raise _bad(source, "has character class ranges not sorted or overlapping")
     ranked = sorted(quads, key=lambda q: q[2])
     return BPE(tuple(ids[:256]), tuple(ids[256:]),
-               tuple((q[0], q[1]) for q in ranked), tuple(q[3] for q in ranked), bos, eos, bool(add_bos))
+               tuple((q[0], q[1]) for q in ranked), tuple(q[3] for q in ranked), bos, eos, bool(add_bos), pre)
 
 
 CHAT_DEFAULT_SYSTEM, CHAT_SYSTEM_ROLE, CHAT_FOLDED = 1, 2, 4

@@ -50,8 +50,9 @@ from ..quant import BLOCK_FORMATS, KINDS
 
 MAGIC = b"PPCLLM\0\0"
 BOM = 0x0A0B0C0D
-FORMAT_VERSION = 6  # 6: the chat blob holds the turn format (strings, flags, stop ids); 5: the bpe
-# blob's first word is reserved (no digit-splitting flag)
+# 7: the bpe blob names its pre-tokenizer and marks punctuation; 6: the chat blob holds the turn
+# format (strings, flags, stop ids); 5: the bpe blob's first word is reserved (no digit-splitting flag)
+FORMAT_VERSION = 7
 HEADER_SIZE = 128
 ENTRY_SIZE = 64
 # tensor table entries a file may have: a GGUF mix stored per layer takes up to three per matrix and

@@ -108,7 +108,8 @@ class Model:
     """``bpe`` is set for GPT-2 byte-level BPE vocabularies (the pieces in ``tokenizer`` are then
     raw bytes with zero scores). ``chat``: the chat turn format derived from the model's chat
     template (``models/chat.py``), None without one.
-    ``activations``: what its block-quantized matrices multiply (``Activations``)."""
+    ``activations``: what its block-quantized matrices multiply (``Activations``).
+    ``notes``: what converting it chose that its user should hear (``convert`` prints them)."""
 
     config: ModelConfig
     tensors: dict[str, Tensor]
@@ -116,6 +117,7 @@ class Model:
     bpe: BPE | None = None
     chat: ChatFormat | None = None
     activations: Activations = Activations.INT8
+    notes: tuple[str, ...] = ()
 
     def classifier(self) -> Tensor:
         return self.tensors["tok_embeddings"] if self.config.shared_classifier else self.tensors["wcls"]

@@ -14,6 +14,23 @@ from ..errors import InputError
 
 NO_TOKEN = 0xFFFFFFFF  # in byte_tokens: the vocabulary has no token for this byte (it is dropped)
 
+# Pre-tokenizers (how a text is cut before BPE), as llama.cpp's llama-vocab.cpp names and defines them:
+#   PRE_GPT2     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+#   PRE_SMOLLM   each \p{N} alone first, then PRE_GPT2 on the rest
+#   PRE_LLAMA3   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+#                \s*[\r\n]+|\s+(?!\S)|\s+ ; a pre-token that is a whole vocabulary token is not merged
+#   PRE_QWEN2    PRE_LLAMA3's regex with \p{N} (one digit at a time), merges always applied
+#   PRE_DEFAULT  [\p{P}$+<=>^~|]+ first, then PRE_GPT2, then \p{N}+, then [0-9]{3} (llama.cpp's
+#                choice for a file without tokenizer.ggml.pre)
+PRE_GPT2, PRE_SMOLLM, PRE_LLAMA3, PRE_QWEN2, PRE_DEFAULT = 0, 1, 2, 3, 4
+PRE_NAMES: dict[str, int] = {
+    "gpt-2": PRE_GPT2, "phi-2": PRE_GPT2, "mpt": PRE_GPT2, "olmo": PRE_GPT2,
+    "smollm": PRE_SMOLLM, "starcoder": PRE_SMOLLM, "refact": PRE_SMOLLM,
+    "llama3": PRE_LLAMA3, "llama-v3": PRE_LLAMA3, "llama-bpe": PRE_LLAMA3, "falcon3": PRE_LLAMA3,
+    "qwen2": PRE_QWEN2, "deepseek-r1-qwen": PRE_QWEN2, "stablelm2": PRE_QWEN2,
+    "default": PRE_DEFAULT,
+}
+
 
 @dataclass(frozen=True)
 class BPE:
@@ -24,6 +41,7 @@ class BPE:
     bos_id: int
     eos_id: int
     add_bos: bool
+    pre: int                              # PRE_GPT2 ...
 
 
 @lru_cache(maxsize=1)

@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import InputError
 from ..quant import BLOCK_FORMATS, GROUP, BlockTensor, LayerStack, QuantTensor, padded_groups
 from . import Activations, Model, ModelConfig, Tensor, Tokenizer
-from .bpe import BPE, NO_TOKEN, piece_bytes
+from .bpe import BPE, NO_TOKEN, PRE_LLAMA3, PRE_NAMES, piece_bytes
 from .chat import ChatFormat, derive, stop_ids
 
 MAGIC = b"GGUF"
@@ -49,12 +49,10 @@ LAYER_TENSORS = {"attn_norm": "rms_att", "attn_q": "wq", "attn_k": "wk", "attn_v
                  "ffn_up": "w3"}
 GLOBAL_TENSORS = {"token_embd": "tok_embeddings", "output_norm": "rms_final", "output": "wcls"}
 CONTROL, USER_DEFINED = 3, 4
-# GPT-2's regex alone, for "smollm" too: the reference the tests hold the C tokenizer to,
-# transformers' own GGUF tokenizer, does so (llama.cpp and SmolLM2's tokenizer.json split each
-# number character first; with SmolLM2's merges the two differ only at a non-ASCII number
-# character after a space or another number: " \u00bd" is "\u0120\u00c2" "\u00bd" here and in
-# transformers, "\u0120" "\u00c2\u00bd" in llama.cpp).
-SUPPORTED_PRE = ("smollm", "gpt2", "gpt-2", "default")
+# tokenizer.ggml.pre names as llama.cpp reads them (models/bpe.py); without one llama.cpp takes
+# "default", and so does convert, saying so
+PRE_MISSING_NOTE = ("note: the file names no pre-tokenizer (tokenizer.ggml.pre): using llama.cpp's 'default' "
+                    "one, as llama.cpp does (re-export the model with a current convert_hf_to_gguf.py to name it)")
 FIX = "get the original file again, or re-export it with llama.cpp's convert_hf_to_gguf.py"
 
 
@@ -193,8 +191,11 @@ def read_gguf(path: Path, data: bytes, chat: bool = True, chat_kwargs: dict[str,
     tensors = _tensors(raw, config, source)
     tokenizer, bpe = _tokenizer(meta, config.vocab_size, source)
     chat_format = chat_template(meta, tokenizer, bpe, source, chat_kwargs) if chat else None
+    notes = [PRE_MISSING_NOTE] if not meta.get("tokenizer.ggml.pre") else []
+    if chat_format is not None and chat_format.date is not None:
+        notes.append(f"note: the chat template asks for today's date: frozen at conversion as {chat_format.date!r}")
     return Model(config, tensors, tokenizer, bpe=bpe, chat=chat_format,
-                 activations=Activations.FLOAT32)
+                 activations=Activations.FLOAT32, notes=tuple(notes))
 
 
 def _metadata(reader: Any) -> dict[str, Any]:
@@ -336,10 +337,11 @@ def _tokenizer(meta: dict[str, Any], vocab: int, source: str) -> tuple[Tokenizer
     model = meta.get("tokenizer.ggml.model")
     if model != "gpt2":
         raise InputError(f"{source}: tokenizer model {model!r} is not supported (ppc-llm reads GPT-2 byte-level BPE)")
-    pre = str(meta.get("tokenizer.ggml.pre") or "default")
-    if pre not in SUPPORTED_PRE:
-        raise InputError(f"{source}: pre-tokenizer {pre!r} is not supported (ppc-llm knows: "
-                         f"{', '.join(SUPPORTED_PRE)})")
+    pre_name = str(meta.get("tokenizer.ggml.pre") or "default")
+    if pre_name not in PRE_NAMES:
+        raise InputError(f"{source}: pre-tokenizer {pre_name!r} is not supported (ppc-llm knows: "
+                         f"{', '.join(PRE_NAMES)})")
+    pre = PRE_NAMES[pre_name]
     tokens = list(_need(meta, "tokenizer.ggml.tokens", source))
     types = list(meta.get("tokenizer.ggml.token_type") or [1] * vocab)
     merges = list(_need(meta, "tokenizer.ggml.merges", source))
@@ -362,8 +364,9 @@ def _tokenizer(meta: dict[str, Any], vocab: int, source: str) -> tuple[Tokenizer
     eos = int(meta.get("tokenizer.ggml.eos_token_id") or 0)
     if not (0 <= bos < vocab and 0 <= eos < vocab):
         raise InputError(f"{source}: bos/eos token ids {bos}/{eos} lie outside the vocabulary", FIX)
-    add_bos = bool(meta.get("tokenizer.ggml.add_bos_token") or False)
-    bpe = BPE(byte_tokens, special, tuple(pairs), tuple(merged), bos, eos, add_bos)
+    stated = meta.get("tokenizer.ggml.add_bos_token")
+    add_bos = bool(stated) if stated is not None else pre == PRE_LLAMA3  # llama.cpp's defaults
+    bpe = BPE(byte_tokens, special, tuple(pairs), tuple(merged), bos, eos, add_bos, pre)
     longest = max(len(p) for p in pieces)
     return Tokenizer(tuple(pieces), (0.0,) * vocab, max(longest, 1)), bpe
 
