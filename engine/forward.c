@@ -279,6 +279,15 @@ static void ppcllm_embed(ppcllm_model *m, int token)
     }
 }
 
+/* x += b (the Q/K/V biases) */
+static void ppcllm_add(float *x, const float *b, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        x[i] += b[i];
+    }
+}
+
 static void ppcllm_ffn(ppcllm_model *m, size_t l)
 {
     const ppcllm_info *p = &m->cfg.dims;
@@ -320,6 +329,11 @@ float *ppcllm_forward(ppcllm_model *m, int token, int pos)
         ppcllm_apply(m, m->s.q, &m->w.wq, l);
         ppcllm_apply(m, k, &m->w.wk, l);
         ppcllm_apply(m, v, &m->w.wv, l);
+        if (m->w.bq != NULL) {
+            ppcllm_add(m->s.q, m->w.bq + l * D, p->dim);
+            ppcllm_add(k, m->w.bk + l * (size_t)kv_dim, kv_dim);
+            ppcllm_add(v, m->w.bv + l * (size_t)kv_dim, kv_dim);
+        }
         ppcllm_rotate(m->s.q, k, p->dim, kv_dim, head_size, pos, m->cfg.rope_theta);
         ppcllm_attention(m, loff, pos, kv_dim, head_size);
         ppcllm_set_input(m, m->s.xb, p->dim);

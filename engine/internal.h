@@ -94,6 +94,7 @@ typedef struct {
     ppcllm_weight w3;      /* (layer, hidden_dim, dim) */
     float *rms_final;      /* (dim,) */
     ppcllm_weight wcls;    /* (vocab_size, dim): tok_embeddings when shared */
+    float *bq, *bk, *bv;   /* PPCLLM_FLAG_QKV_BIAS: (layer, dim), (layer, kv_dim) twice; else NULL */
 } ppcllm_weights;
 
 /* The activations of one position and the KV cache of all. */

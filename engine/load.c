@@ -165,7 +165,7 @@ static ppcllm_status ppcllm_parse_header(ppcllm_model *m, const unsigned char *h
     m->cfg.tok_kind = ppcllm_get_u32(h + 80, *big);
     m->cfg.flags = ppcllm_get_u32(h + 84, *big);
     if (m->cfg.tok_kind > PPCLLM_TOKENIZER_BPE ||
-        (m->cfg.flags & ~(PPCLLM_FLAG_FLOAT_ACTIVATIONS | PPCLLM_FLAG_CHATML)) != 0) {
+        (m->cfg.flags & ~(PPCLLM_FLAG_FLOAT_ACTIVATIONS | PPCLLM_FLAG_CHATML | PPCLLM_FLAG_QKV_BIAS)) != 0) {
         return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file has an unknown tokenizer kind or flags: ",
                            "re-create it with this version's `ppc-llm convert`");
     }
@@ -563,7 +563,8 @@ static ppcllm_status ppcllm_want_stack(ppcllm_model *m, ppcllm_want *w, int *n, 
     return PPCLLM_OK;
 }
 
-/* wants at most: 3 per matrix and its scales / mins, per layer for the 7 layer stacks */
+/* wants at most: 3 per matrix and its scales / mins, per layer for the 7 layer stacks; 16 for
+ * the rest (embeddings and classifier 3 each, 3 norms, 3 biases) */
 static size_t ppcllm_want_capacity(const ppcllm_model *m, int *ok)
 {
     return ppcllm_mul((size_t)m->cfg.dims.n_layers, 21, ok) + 16;
@@ -595,6 +596,11 @@ static int ppcllm_wanted(ppcllm_model *m, ppcllm_want *w, const ppcllm_entry *e,
     ppcllm_want1(w + n++, "rms_final", (void **)&m->w.rms_final, PPCLLM_DTYPE_F32, 1, (size_t)D, 1, 1);
     if (!m->cfg.shared_classifier) {
         n += ppcllm_want_weight(m, w + n, &m->w.wcls, ppcllm_names_wcls, PPCLLM_DT(ppcllm_names_wcls), 0, V, D);
+    }
+    if ((m->cfg.flags & PPCLLM_FLAG_QKV_BIAS) != 0) {
+        ppcllm_want1(w + n++, "bq", (void **)&m->w.bq, PPCLLM_DTYPE_F32, 2, L, (size_t)D, 1);
+        ppcllm_want1(w + n++, "bk", (void **)&m->w.bk, PPCLLM_DTYPE_F32, 2, L, (size_t)K, 1);
+        ppcllm_want1(w + n++, "bv", (void **)&m->w.bv, PPCLLM_DTYPE_F32, 2, L, (size_t)K, 1);
     }
 #undef PPCLLM_STACK
 #undef PPCLLM_DT

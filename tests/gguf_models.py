@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["KEEP", "Shape", "SMOLLM2_WIDE", "TINY", "Chat", "write_llama"]
+__all__ = ["KEEP", "Shape", "SMOLLM2_WIDE", "TINY", "WIDE_256", "Chat", "write_llama"]
 
 _COPIED = ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
            "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
@@ -42,6 +42,8 @@ class Shape:
 SMOLLM2_WIDE = Shape("smollm2-576x2", 576, 1536, 2, 9, 3)
 # the smallest llama shape: for chat templates, where only the prompt's tokens matter
 TINY = Shape("tiny-64x1", 64, 128, 1, 4, 2)
+# rows of whole 256-blocks (llama.cpp's K types really used), Qwen2.5's head size of 64
+WIDE_256 = Shape("wide-256x2", 256, 768, 2, 4, 2)
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def _add(writer: Any, key: str, vtype: Any, value: Any) -> None:
         writer.add_uint32(key, int(value))
 
 
-def _tensors(shape: Shape, vocab: int, seed: int) -> dict[str, np.ndarray]:
+def _tensors(shape: Shape, vocab: int, seed: int, biases: bool) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     head = shape.dim // shape.heads
     kv = shape.kv_heads * head
@@ -128,14 +130,19 @@ def _tensors(shape: Shape, vocab: int, seed: int) -> dict[str, np.ndarray]:
             b + "attn_v.weight": matrix(kv, shape.dim), b + "attn_output.weight": matrix(shape.dim, shape.dim),
             b + "ffn_gate.weight": matrix(shape.hidden, shape.dim), b + "ffn_up.weight": matrix(shape.hidden, shape.dim),
             b + "ffn_down.weight": matrix(shape.dim, shape.hidden)})
+        if biases:  # qwen2's: as large as the products they are added to
+            tensors.update({b + "attn_q.bias": (0.5 * rng.standard_normal(shape.dim)).astype(np.float32),
+                            b + "attn_k.bias": (0.5 * rng.standard_normal(kv)).astype(np.float32),
+                            b + "attn_v.bias": (0.3 * rng.standard_normal(kv)).astype(np.float32)})
     return tensors
 
 
 def write_llama(path: Path, shape: Shape, vocabulary_from: Path, seed: int = 0, chat: Chat | None = None,
-                pre: str | None = KEEP, added: tuple[str, ...] = ()) -> Path:
-    """An F32 ``llama`` GGUF of ``shape`` with the vocabulary of the GGUF ``vocabulary_from``
-    (and ``chat``'s template and tokens, when given; and the normal tokens ``added``), its
-    pre-tokenizer named ``pre`` (None: no tokenizer.ggml.pre at all)."""
+                pre: str | None = KEEP, added: tuple[str, ...] = (), arch: str = "llama") -> Path:
+    """An F32 GGUF of ``shape`` with the vocabulary of the GGUF ``vocabulary_from`` (and
+    ``chat``'s template and tokens, when given; and the normal tokens ``added``), its
+    pre-tokenizer named ``pre`` (None: no tokenizer.ggml.pre at all); ``arch`` "llama", or
+    "qwen2" (Q/K/V biases, llama.cpp's NEOX rotation, RoPE base 1e6 as Qwen2.5's)."""
     from gguf import GGUFValueType as V
     from gguf import GGUFWriter
 
@@ -147,19 +154,19 @@ def write_llama(path: Path, shape: Shape, vocabulary_from: Path, seed: int = 0, 
         meta = [item for item in meta if item[0] != "tokenizer.ggml.pre"]
         meta += [("tokenizer.ggml.pre", V.STRING, pre)] if pre is not None else []
     vocab = len(next(value for key, _, value in meta if key == "tokenizer.ggml.tokens"))
-    writer = GGUFWriter(str(path), "llama")
+    writer = GGUFWriter(str(path), arch)
     writer.add_string("general.name", shape.name)
     for key, value in (("context_length", shape.context), ("embedding_length", shape.dim),
                        ("feed_forward_length", shape.hidden), ("block_count", shape.layers),
                        ("attention.head_count", shape.heads), ("attention.head_count_kv", shape.kv_heads),
                        ("rope.dimension_count", shape.dim // shape.heads), ("vocab_size", vocab)):
-        writer.add_uint32(f"llama.{key}", value)
-    writer.add_float32("llama.rope.freq_base", 10000.0)
-    writer.add_float32("llama.attention.layer_norm_rms_epsilon", 1e-5)
+        writer.add_uint32(f"{arch}.{key}", value)
+    writer.add_float32(f"{arch}.rope.freq_base", 1e6 if arch == "qwen2" else 10000.0)
+    writer.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6 if arch == "qwen2" else 1e-5)
     writer.add_uint32("general.file_type", 0)
     for key, vtype, value in meta:
         _add(writer, key, vtype, value)
-    for name, data in _tensors(shape, vocab, seed).items():
+    for name, data in _tensors(shape, vocab, seed, arch == "qwen2").items():
         writer.add_tensor(name, data)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()

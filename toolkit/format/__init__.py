@@ -15,7 +15,7 @@ from .detect import model_bound, parse_any, read_any
 from .header import (Header, file_endian, header_prefix_size, read_header, read_header_file, sniff,
                      write_header)
 from .layout import (ALIGNMENT, BLOCK_DTYPES, BOM, BPE_TENSOR, CHAT_TENSOR, DTYPE_BYTES, DTYPE_F16, DTYPE_F32,
-                     DTYPE_Q4_0, DTYPE_Q4_1, DTYPE_Q8_0, ENDIANS, ENTRY_FORMAT, ENTRY_SIZE, FLAG_CHATML,
+                     DTYPE_Q4_0, DTYPE_Q4_1, DTYPE_Q8_0, ENDIANS, ENTRY_FORMAT, ENTRY_SIZE, FLAG_CHATML, FLAG_QKV_BIAS,
                      FLAG_FLOAT_ACTIVATIONS, FORMAT_VERSION, HEADER_FORMAT, HEADER_SIZE, KEPT_DTYPES, KEPT_NAMES,
                      MAGIC, MATRICES, MAX_TENSORS,
                      MINS_SUFFIX, NAME_BYTES, QUANT_DTYPES, QUANT_NAMES, QUANT_NAMES_TO_CODE, SCALES_SUFFIX,
@@ -25,7 +25,7 @@ from .tensors import Payload, TensorEntry, place, read_table, read_tensor, tenso
 __all__ = [
     "ALIGNMENT", "BLOCK_DTYPES", "BOM", "BPE_HEADER_WORDS", "BPE_TENSOR", "CHAT_TENSOR", "CLASS_LETTER",
     "CLASS_NUMBER", "CLASS_SPACE", "DTYPE_BYTES", "DTYPE_F16", "DTYPE_F32", "DTYPE_Q4_0", "DTYPE_Q4_1",
-    "DTYPE_Q8_0", "ENDIANS", "ENTRY_FORMAT", "ENTRY_SIZE", "FLAG_CHATML", "FLAG_FLOAT_ACTIVATIONS",
+    "DTYPE_Q8_0", "ENDIANS", "ENTRY_FORMAT", "ENTRY_SIZE", "FLAG_CHATML", "FLAG_QKV_BIAS", "FLAG_FLOAT_ACTIVATIONS",
     "FORMAT_VERSION", "HEADER_FORMAT", "HEADER_SIZE", "Header", "KEPT_DTYPES", "KEPT_NAMES", "MAGIC", "MATRICES",
     "MAX_TENSORS", "MINS_SUFFIX",
     "NAME_BYTES", "Payload", "QUANT_DTYPES", "QUANT_NAMES", "QUANT_NAMES_TO_CODE", "SCALES_SUFFIX",

@@ -19,7 +19,8 @@ Layout, every integer and float in the file's byte order (``endian``):
     80      4     tokenizer kind: 0 llama2.c (sentencepiece scores), 1 GPT-2 byte-level BPE
     84      4     flags: bit 0 float activations (block-quantized matrices multiply float32
                   activations, and may mix block kinds; else int8-quantized ones), bit 1 a chat
-                  template (its turn format in the "chat" blob)
+                  template (its turn format in the "chat" blob), bit 2 Q/K/V biases (f32
+                  tensors bq (layer, dim), bk and bv (layer, kv_dim), after the others)
     88      40    reserved, zero
     128     64*n  tensor table, sorted by offset: name (32 bytes, NUL padded ASCII), dtype (u32),
                   ndim (u32), dims[3] (u32), reserved (u32), offset (u64)
@@ -75,7 +76,9 @@ QUANT_DTYPES = {"f32": DTYPE_F32, **{kind: BLOCK_DTYPES[kind] for kind in KINDS}
 QUANT_NAMES = {code: name for name, code in {**QUANT_DTYPES, **BLOCK_DTYPES}.items()}
 QUANT_NAMES_TO_CODE = {"f32": DTYPE_F32, **BLOCK_DTYPES}
 TOKENIZER_LLAMA2C, TOKENIZER_BPE = 0, 1
-FLAG_FLOAT_ACTIVATIONS, FLAG_CHATML = 1, 2  # FLAG_CHATML: any chat template (the name from v4)
+# FLAG_CHATML: any chat template (the name from v4); FLAG_QKV_BIAS: the attention's Q/K/V
+# projections add biases (tensors bq, bk, bv: qwen2)
+FLAG_FLOAT_ACTIVATIONS, FLAG_CHATML, FLAG_QKV_BIAS = 1, 2, 4
 MATRICES = ("tok_embeddings", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "wcls")
 SCALES_SUFFIX = ".scales"
 MINS_SUFFIX = ".mins"

@@ -38,6 +38,7 @@ class ModelConfig:
     shared_classifier: bool
     rope_theta: float = 10000.0
     norm_eps: float = float(np.float32(1e-5))  # stored as f32, as llama2.c's 1e-5f
+    qkv_bias: bool = False  # the Q/K/V projections add biases bq, bk, bv (qwen2)
 
     @property
     def head_size(self) -> int:
@@ -80,6 +81,8 @@ class ModelConfig:
         }
         if not self.shared_classifier:
             shapes["wcls"] = (V, D)
+        if self.qkv_bias:
+            shapes.update({"bq": (L, D), "bk": (L, K), "bv": (L, K)})
         return shapes
 
 

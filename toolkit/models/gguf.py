@@ -47,7 +47,12 @@ KEPT = {**WIDENED, **OLD_BLOCKS, **NEW_BLOCKS}
 LAYER_TENSORS = {"attn_norm": "rms_att", "attn_q": "wq", "attn_k": "wk", "attn_v": "wv",
                  "attn_output": "wo", "ffn_norm": "rms_ffn", "ffn_gate": "w1", "ffn_down": "w2",
                  "ffn_up": "w3"}
+LAYER_BIASES = {"attn_q": "bq", "attn_k": "bk", "attn_v": "bv"}  # qwen2's (ModelConfig.qkv_bias)
 GLOBAL_TENSORS = {"token_embd": "tok_embeddings", "output_norm": "rms_final", "output": "wcls"}
+# general.architecture values ppc-llm runs; NEOX: llama.cpp rotates their Q/K halves (i, i + d/2)
+# where the engine rotates pairs (2i, 2i + 1), so convert interleaves those rows per head
+ARCHITECTURES = ("llama", "qwen2")
+NEOX = ("qwen2",)
 CONTROL, USER_DEFINED = 3, 4
 # tokenizer.ggml.pre names as llama.cpp reads them (models/bpe.py); without one llama.cpp takes
 # "default", and so does convert, saying so
@@ -186,9 +191,10 @@ def read_gguf(path: Path, data: bytes, chat: bool = True, chat_kwargs: dict[str,
     meta = _metadata(reader)
     config = _config(meta, source)
     raw = {t.name: t for t in reader.tensors}
-    if "output.weight" in raw:  # an untied classifier
-        config = dataclasses.replace(config, shared_classifier=False)
-    tensors = _tensors(raw, config, source)
+    # an untied classifier; biases on the Q/K/V projections (qwen2's; llama.cpp's llama takes them too)
+    config = dataclasses.replace(config, shared_classifier="output.weight" not in raw,
+                                 qkv_bias="blk.0.attn_q.bias" in raw)
+    tensors = _tensors(raw, config, source, meta["general.architecture"] in NEOX)
     tokenizer, bpe = _tokenizer(meta, config.vocab_size, source)
     chat_format = chat_template(meta, tokenizer, bpe, source, chat_kwargs) if chat else None
     notes = [PRE_MISSING_NOTE] if not meta.get("tokenizer.ggml.pre") else []
@@ -217,27 +223,27 @@ def _need(meta: dict[str, Any], key: str, source: str) -> Any:
 
 def _config(meta: dict[str, Any], source: str) -> ModelConfig:
     arch = meta.get("general.architecture")
-    if arch != "llama":
-        raise InputError(f"{source}: architecture {arch!r} is not supported (ppc-llm runs llama-architecture "
-                         "models, e.g. SmolLM2, TinyLlama)")
-    if meta.get("llama.rope.scaling.type") not in (None, "none"):
-        raise InputError(f"{source}: RoPE scaling {meta['llama.rope.scaling.type']!r} is not supported")
-    dim = int(_need(meta, "llama.embedding_length", source))
-    heads = int(_need(meta, "llama.attention.head_count", source))
-    kv_heads = int(meta.get("llama.attention.head_count_kv") or heads)
+    if arch not in ARCHITECTURES:
+        raise InputError(f"{source}: architecture {arch!r} is not supported (ppc-llm runs "
+                         f"{', '.join(ARCHITECTURES)} models, e.g. SmolLM2, TinyLlama, Qwen2.5)")
+    if meta.get(f"{arch}.rope.scaling.type") not in (None, "none"):
+        raise InputError(f"{source}: RoPE scaling {meta[f'{arch}.rope.scaling.type']!r} is not supported")
+    dim = int(_need(meta, f"{arch}.embedding_length", source))
+    heads = int(_need(meta, f"{arch}.attention.head_count", source))
+    kv_heads = int(meta.get(f"{arch}.attention.head_count_kv") or heads)
     tokens = _need(meta, "tokenizer.ggml.tokens", source)
-    vocab = int(meta.get("llama.vocab_size") or len(tokens))
-    config = ModelConfig(dim, int(_need(meta, "llama.feed_forward_length", source)),
-                         int(_need(meta, "llama.block_count", source)), heads, kv_heads, vocab,
-                         int(_need(meta, "llama.context_length", source)), shared_classifier=True,
-                         rope_theta=float(np.float32(meta.get("llama.rope.freq_base") or 10000.0)),
-                         norm_eps=float(np.float32(meta.get("llama.attention.layer_norm_rms_epsilon") or 1e-5)))
+    vocab = int(meta.get(f"{arch}.vocab_size") or len(tokens))
+    config = ModelConfig(dim, int(_need(meta, f"{arch}.feed_forward_length", source)),
+                         int(_need(meta, f"{arch}.block_count", source)), heads, kv_heads, vocab,
+                         int(_need(meta, f"{arch}.context_length", source)), shared_classifier=True,
+                         rope_theta=float(np.float32(meta.get(f"{arch}.rope.freq_base") or 10000.0)),
+                         norm_eps=float(np.float32(meta.get(f"{arch}.attention.layer_norm_rms_epsilon") or 1e-5)))
     config.validate(source)
-    rope_dims = meta.get("llama.rope.dimension_count")
+    rope_dims = meta.get(f"{arch}.rope.dimension_count")
     if rope_dims is not None and int(rope_dims) != config.head_size:
         raise InputError(f"{source}: partial RoPE ({rope_dims} of {config.head_size} dimensions) is not supported")
     if len(tokens) != vocab:
-        raise InputError(f"{source}: {len(tokens)} tokens in the vocabulary, llama.vocab_size says {vocab}", FIX)
+        raise InputError(f"{source}: {len(tokens)} tokens in the vocabulary, {arch}.vocab_size says {vocab}", FIX)
     return config
 
 
@@ -307,16 +313,36 @@ def _stack(parts: list[Tensor], name: str, source: str) -> Tensor:
                        np.stack([q.scales for q in quants]), mins)
 
 
-def _tensors(raw: dict[str, Any], config: ModelConfig, source: str) -> dict[str, Tensor]:
+def _interleaved(t: Tensor, head_size: int) -> Tensor:
+    """A NEOX-rotated projection's rows (or bias) per head reordered for the engine's rotation:
+    new row 2i = old row i, new row 2i + 1 = old row i + head_size / 2 (their dot products with
+    each other are unchanged, so attention is the same)."""
+    rows = t.shape[0]
+    order = np.arange(rows).reshape(-1, 2, head_size // 2).transpose(0, 2, 1).reshape(-1)
+    if isinstance(t, QuantTensor):
+        return dataclasses.replace(t, values=t.values[order], scales=t.scales[order],
+                                   mins=None if t.mins is None else t.mins[order])
+    if isinstance(t, BlockTensor):
+        return dataclasses.replace(t, blocks=t.blocks[order])
+    if isinstance(t, LayerStack):
+        raise ValueError("a layer's matrix is not a stack")
+    return np.asarray(t)[order]
+
+
+def _tensors(raw: dict[str, Any], config: ModelConfig, source: str, neox: bool) -> dict[str, Tensor]:
     config_shapes = config.tensor_shapes()
-    layer_re = re.compile(r"blk\.(\d+)\.(\w+)\.weight$")
-    per_layer: dict[str, list[Tensor | None]] = {v: [None] * config.n_layers for v in LAYER_TENSORS.values()}
+    layer_re = re.compile(r"blk\.(\d+)\.(\w+)\.(weight|bias)$")
+    names = {(k, "weight"): v for k, v in LAYER_TENSORS.items()}
+    names.update({(k, "bias"): v for k, v in LAYER_BIASES.items()} if config.qkv_bias else {})
+    per_layer: dict[str, list[Tensor | None]] = {v: [None] * config.n_layers for v in names.values()}
     out: dict[str, Tensor] = {}
     for name, t in raw.items():
         m = layer_re.match(name)
-        if m and m.group(2) in LAYER_TENSORS and int(m.group(1)) < config.n_layers:
-            ours = LAYER_TENSORS[m.group(2)]
-            per_layer[ours][int(m.group(1))] = _one_tensor(t, config_shapes[ours][1:], source)
+        if m and (m.group(2), m.group(3)) in names and int(m.group(1)) < config.n_layers:
+            ours = names[(m.group(2), m.group(3))]
+            tensor = _one_tensor(t, config_shapes[ours][1:], source)
+            per_layer[ours][int(m.group(1))] = _interleaved(tensor, config.head_size) \
+                if neox and ours in ("wq", "wk", "bq", "bk") else tensor
         elif name.endswith(".weight") and name[:-7] in GLOBAL_TENSORS:
             ours = GLOBAL_TENSORS[name[:-7]]
             out[ours] = _one_tensor(t, config_shapes[ours], source)

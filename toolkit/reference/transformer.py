@@ -41,6 +41,7 @@ class _Layer:
     w1: Linear
     w2: Linear
     w3: Linear
+    biases: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # bq, bk, bv (qkv_bias), added after the products
 
 
 def _linear(matrix: Tensor, wide: bool) -> Linear:
@@ -105,8 +106,12 @@ class Transformer:
         def lin(name: str) -> Linear:
             return _linear(_layer_matrix(t[name], i), self.wide)
 
+        biases = None
+        if self.config.qkv_bias:
+            bq, bk, bv = (_vector(_dense(t[name])[i]) for name in ("bq", "bk", "bv"))
+            biases = (bq, bk, bv)
         return _Layer(_vector(norms["rms_att"][i]), lin("wq"), lin("wk"), lin("wv"), lin("wo"),
-                      _vector(norms["rms_ffn"][i]), lin("w1"), lin("w2"), lin("w3"))
+                      _vector(norms["rms_ffn"][i]), lin("w1"), lin("w2"), lin("w3"), biases)
 
     def forward(self, token: int, pos: int) -> np.ndarray:
         """Logits (float32, vocab_size) for ``token`` at ``pos``; fills the cache at ``pos``."""
@@ -116,9 +121,12 @@ class Transformer:
         half_kv = c.kv_dim // 2
         for index, layer in enumerate(self.layers):
             xb = rmsnorm(x, layer.rms_att, self.eps)
-            q = rotate(layer.wq(xb), fcr, fci)
-            self.key_cache[index, pos] = rotate(layer.wk(xb), fcr[:half_kv], fci[:half_kv])
-            self.value_cache[index, pos] = layer.wv(xb)
+            q, k, v = layer.wq(xb), layer.wk(xb), layer.wv(xb)
+            if layer.biases is not None:
+                q, k, v = q + layer.biases[0], k + layer.biases[1], v + layer.biases[2]
+            q = rotate(q, fcr, fci)
+            self.key_cache[index, pos] = rotate(k, fcr[:half_kv], fci[:half_kv])
+            self.value_cache[index, pos] = v
             x = x + layer.wo(self._attention(index, q, pos))
             xb = rmsnorm(x, layer.rms_ffn, self.eps)
             hb = swiglu(layer.w1(xb), layer.w3(xb))

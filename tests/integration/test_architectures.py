@@ -1,0 +1,84 @@
+"""GGUF architectures beyond llama, against llama.cpp (tests/llamacpp_compare.py's rules):
+random-weight models of real vocabulary (SmolLM2's, under the architecture's pre-tokenizer)
+with rows of whole 256-blocks, so llama.cpp's K types are really used.
+
+- qwen2: Q/K/V biases, llama.cpp's NEOX rotation (convert interleaves Q/K rows per head),
+  RoPE base 1e6. F32 greedy ids equal llama.cpp's up to the first near-tie on host, g4 and xenon;
+  Q4_K_M and Q8_0 (llama.cpp's quantizer) teacher-forced on host, Q4_K_M on g4; `--verify`
+  holds the engine to the toolkit's reference (which adds the biases the same way).
+- An architecture ppc-llm does not run is refused by name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.gguf_models import WIDE_256, write_llama
+from tests.helpers import smollm_gguf
+from tests.llamacpp_compare import MIN_COMPARED, PROMPTS, compared, printed, teacher_forced
+from toolkit.llamacpp import LlamaRef, host_llamaref
+
+from .conftest import cli
+
+
+@pytest.fixture(scope="module")
+def llamaref(cache: Path) -> LlamaRef:
+    return host_llamaref(cache)
+
+
+# weights whose greedy margins stay above NEAR_TIE for 40 steps of PROMPTS[:2] (seeds 0 and 1 reach
+# a near-tie within 10)
+QWEN2_SEED = 5
+
+
+@pytest.fixture(scope="module")
+def qwen2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_llama(tmp_path_factory.mktemp("qwen2") / "qwen2-f32.gguf", WIDE_256, smollm_gguf(), seed=QWEN2_SEED,
+                       pre="qwen2", arch="qwen2")
+
+
+@pytest.mark.parametrize("name,steps", [("host", 32), ("g4", 16), ("xenon", 16)])
+def test_qwen2_greedy_equals_llama_cpp_on_f32_weights(llamaref: LlamaRef, qwen2: Path, cache: Path, name: str,
+                                                      steps: int) -> None:
+    prompt = PROMPTS[0]
+    ids = llamaref.tokenize(qwen2, [prompt])[0]
+    prompt_ids, ours = printed(cache, name, qwen2, prompt, len(ids), steps)
+    assert prompt_ids == ids
+    agreed = compared(ours, llamaref.generate(qwen2, ids, steps))
+    assert agreed >= MIN_COMPARED, f"a near-tie after {agreed} tokens (a bad test: change the prompt or seed)"
+
+
+@pytest.mark.parametrize("mix", ["Q4_K_M", "Q8_0"])
+def test_qwen2_quantized_by_llama_cpp(llamaref: LlamaRef, qwen2: Path, cache: Path, tmp_path: Path,
+                                      mix: str) -> None:
+    model = tmp_path / f"qwen2-{mix}.gguf"
+    llamaref.quantize(qwen2, model, mix)
+    teacher_forced(llamaref, cache, "host", model, PROMPTS[:2])
+    if mix == "Q4_K_M":
+        teacher_forced(llamaref, cache, "g4", model, PROMPTS[:1], steps=16)
+
+
+def test_qwen2_verifies_against_the_reference(qwen2: Path) -> None:
+    result = cli("run-qemu", "--target", "host", "-c", str(qwen2), "-t", "0", "-n", "24", "-i", PROMPTS[0],
+                 "--verify")
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode == 0, err[-2000:]
+    assert "verified:" in err, err[-2000:]
+
+
+def test_an_architecture_not_run_is_refused_by_name(tmp_path: Path) -> None:
+    from gguf import GGUFWriter
+
+    path = tmp_path / "mamba.gguf"
+    writer = GGUFWriter(str(path), "mamba")
+    writer.add_uint32("mamba.block_count", 1)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    result = cli("convert", str(path), "-o", str(tmp_path / "mamba.bin"))
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode != 0 and "architecture 'mamba' is not supported" in err, err
+    assert "Traceback" not in err and not (tmp_path / "mamba.bin").exists()
