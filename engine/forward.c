@@ -150,13 +150,18 @@ void ppcllm_softmax(float *x, int size)
     }
 }
 
-static void ppcllm_rotate(float *q, float *k, int dim, int kv_dim, int head_size, int pos, float theta)
+/* RoPE on q and k at pos; ff (or NULL): each pair's angle divided by ff[pair within its head] */
+static void ppcllm_rotate(float *q, float *k, int dim, int kv_dim, int head_size, int pos, float theta,
+                          const float *ff)
 {
     int i, v;
     for (i = 0; i < dim; i += 2) {
         int head_dim = i % head_size;
         float freq = 1.0f / powf(theta, head_dim / (float)head_size);
         float val = pos * freq;
+        if (ff != NULL) {
+            val /= ff[head_dim / 2];
+        }
         float fcr = cosf(val);
         float fci = sinf(val);
         int rotn = i < kv_dim ? 2 : 1; /* q always, k only within kv_dim */
@@ -334,7 +339,7 @@ float *ppcllm_forward(ppcllm_model *m, int token, int pos)
             ppcllm_add(k, m->w.bk + l * (size_t)kv_dim, kv_dim);
             ppcllm_add(v, m->w.bv + l * (size_t)kv_dim, kv_dim);
         }
-        ppcllm_rotate(m->s.q, k, p->dim, kv_dim, head_size, pos, m->cfg.rope_theta);
+        ppcllm_rotate(m->s.q, k, p->dim, kv_dim, head_size, pos, m->cfg.rope_theta, m->w.rope_freqs);
         ppcllm_attention(m, loff, pos, kv_dim, head_size);
         ppcllm_set_input(m, m->s.xb, p->dim);
         ppcllm_apply(m, m->s.xb2, &m->w.wo, l);

@@ -8,6 +8,7 @@
  *
  *   util.c            allocation through the one hook, status and error messages, byte order
  *   load.c            the converted file: header, tensor table, tensors, embedded blobs
+ *   load_wants.c      which tensors the model wants from the table (load.h)
  *   forward.c         the run state and the transformer's forward pass
  *   tokenizer.c       the vocabulary blob and the choice of tokenizer (tokenizer.h)
  *   tok_llama2c.c     llama2.c's SentencePiece-style tokenizer
@@ -95,6 +96,7 @@ typedef struct {
     float *rms_final;      /* (dim,) */
     ppcllm_weight wcls;    /* (vocab_size, dim): tok_embeddings when shared */
     float *bq, *bk, *bv;   /* PPCLLM_FLAG_QKV_BIAS: (layer, dim), (layer, kv_dim) twice; else NULL */
+    float *rope_freqs;     /* PPCLLM_FLAG_ROPE_FREQS: (head_size / 2,) angle divisors; else NULL */
 } ppcllm_weights;
 
 /* The activations of one position and the KV cache of all. */

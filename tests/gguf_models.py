@@ -137,12 +137,34 @@ def _tensors(shape: Shape, vocab: int, seed: int, biases: bool) -> dict[str, np.
     return tensors
 
 
+def llama3_rope_factors(head_size: int, base: float, factor: float = 32.0, low: float = 1.0, high: float = 4.0,
+                       original_context: int = 8192) -> np.ndarray:
+    """Llama 3.x's RoPE frequency factors (rope_freqs), as llama.cpp's convert_hf_to_gguf.py
+    computes them from rope_scaling (3.2's: factor 32): 1 for short wavelengths, ``factor`` for
+    long ones, smoothly between."""
+    freqs = base ** -(np.arange(0, head_size, 2, dtype=np.float64) / head_size)
+    out = []
+    for freq in freqs:
+        wavelen = 2 * np.pi / freq
+        if wavelen < original_context / high:
+            out.append(1.0)
+        elif wavelen > original_context / low:
+            out.append(factor)
+        else:
+            smooth = (original_context / wavelen - low) / (high - low)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return np.asarray(out, dtype=np.float32)
+
+
 def write_llama(path: Path, shape: Shape, vocabulary_from: Path, seed: int = 0, chat: Chat | None = None,
-                pre: str | None = KEEP, added: tuple[str, ...] = (), arch: str = "llama") -> Path:
+                pre: str | None = KEEP, added: tuple[str, ...] = (), arch: str = "llama",
+                llama3_rope: bool = False) -> Path:
     """An F32 GGUF of ``shape`` with the vocabulary of the GGUF ``vocabulary_from`` (and
     ``chat``'s template and tokens, when given; and the normal tokens ``added``), its
     pre-tokenizer named ``pre`` (None: no tokenizer.ggml.pre at all); ``arch`` "llama", or
-    "qwen2" (Q/K/V biases, llama.cpp's NEOX rotation, RoPE base 1e6 as Qwen2.5's)."""
+    "qwen2" (Q/K/V biases, llama.cpp's NEOX rotation, RoPE base 1e6 as Qwen2.5's); with
+    ``llama3_rope``, Llama 3.2's scaled RoPE (the rope_freqs tensor) for an original context of
+    64, not 8192, so that the factors change the angles at a short test's positions."""
     from gguf import GGUFValueType as V
     from gguf import GGUFWriter
 
@@ -161,13 +183,17 @@ def write_llama(path: Path, shape: Shape, vocabulary_from: Path, seed: int = 0, 
                        ("attention.head_count", shape.heads), ("attention.head_count_kv", shape.kv_heads),
                        ("rope.dimension_count", shape.dim // shape.heads), ("vocab_size", vocab)):
         writer.add_uint32(f"{arch}.{key}", value)
-    writer.add_float32(f"{arch}.rope.freq_base", 1e6 if arch == "qwen2" else 10000.0)
+    base = 1e6 if arch == "qwen2" else 10000.0
+    writer.add_float32(f"{arch}.rope.freq_base", base)
     writer.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6 if arch == "qwen2" else 1e-5)
     writer.add_uint32("general.file_type", 0)
     for key, vtype, value in meta:
         _add(writer, key, vtype, value)
     for name, data in _tensors(shape, vocab, seed, arch == "qwen2").items():
         writer.add_tensor(name, data)
+    if llama3_rope:
+        writer.add_tensor("rope_freqs.weight", llama3_rope_factors(shape.dim // shape.heads, base,
+                                                                   original_context=64))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

@@ -6,12 +6,15 @@ with rows of whole 256-blocks, so llama.cpp's K types are really used.
   RoPE base 1e6. F32 greedy ids equal llama.cpp's up to the first near-tie on host, g4 and xenon;
   Q4_K_M and Q8_0 (llama.cpp's quantizer) teacher-forced on host, Q4_K_M on g4; `--verify`
   holds the engine to the toolkit's reference (which adds the biases the same way).
+- llama with Llama 3.x's scaled RoPE (the rope_freqs tensor divides each pair's angle) and the
+  llama-bpe pre-tokenizer: the same checks.
 - An architecture ppc-llm does not run is refused by name.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,40 +31,42 @@ def llamaref(cache: Path) -> LlamaRef:
     return host_llamaref(cache)
 
 
-# weights whose greedy margins stay above NEAR_TIE for 40 steps of PROMPTS[:2] (seeds 0 and 1 reach
-# a near-tie within 10)
-QWEN2_SEED = 5
+# each model's write_llama arguments; the seeds give weights whose greedy margins stay above
+# NEAR_TIE for 22 steps or more of PROMPTS[0] (seeds 0 and 1 reach a near-tie within 10)
+MODELS: dict[str, dict[str, Any]] = {
+    "qwen2": {"arch": "qwen2", "pre": "qwen2", "seed": 5},
+    "llama3": {"pre": "llama-bpe", "llama3_rope": True, "seed": 5},
+}
 
 
-@pytest.fixture(scope="module")
-def qwen2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_llama(tmp_path_factory.mktemp("qwen2") / "qwen2-f32.gguf", WIDE_256, smollm_gguf(), seed=QWEN2_SEED,
-                       pre="qwen2", arch="qwen2")
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    name = request.param
+    return write_llama(tmp_path_factory.mktemp(name) / f"{name}-f32.gguf", WIDE_256, smollm_gguf(), **MODELS[name])
 
 
 @pytest.mark.parametrize("name,steps", [("host", 32), ("g4", 16), ("xenon", 16)])
-def test_qwen2_greedy_equals_llama_cpp_on_f32_weights(llamaref: LlamaRef, qwen2: Path, cache: Path, name: str,
-                                                      steps: int) -> None:
+def test_greedy_equals_llama_cpp_on_f32_weights(llamaref: LlamaRef, model: Path, cache: Path, name: str,
+                                                steps: int) -> None:
     prompt = PROMPTS[0]
-    ids = llamaref.tokenize(qwen2, [prompt])[0]
-    prompt_ids, ours = printed(cache, name, qwen2, prompt, len(ids), steps)
+    ids = llamaref.tokenize(model, [prompt])[0]
+    prompt_ids, ours = printed(cache, name, model, prompt, len(ids), steps)
     assert prompt_ids == ids
-    agreed = compared(ours, llamaref.generate(qwen2, ids, steps))
+    agreed = compared(ours, llamaref.generate(model, ids, steps))
     assert agreed >= MIN_COMPARED, f"a near-tie after {agreed} tokens (a bad test: change the prompt or seed)"
 
 
 @pytest.mark.parametrize("mix", ["Q4_K_M", "Q8_0"])
-def test_qwen2_quantized_by_llama_cpp(llamaref: LlamaRef, qwen2: Path, cache: Path, tmp_path: Path,
-                                      mix: str) -> None:
-    model = tmp_path / f"qwen2-{mix}.gguf"
-    llamaref.quantize(qwen2, model, mix)
-    teacher_forced(llamaref, cache, "host", model, PROMPTS[:2])
+def test_quantized_by_llama_cpp(llamaref: LlamaRef, model: Path, cache: Path, tmp_path: Path, mix: str) -> None:
+    quantized = tmp_path / f"{model.stem}-{mix}.gguf"
+    llamaref.quantize(model, quantized, mix)
+    teacher_forced(llamaref, cache, "host", quantized, PROMPTS[:2])
     if mix == "Q4_K_M":
-        teacher_forced(llamaref, cache, "g4", model, PROMPTS[:1], steps=16)
+        teacher_forced(llamaref, cache, "g4", quantized, PROMPTS[:1], steps=16)
 
 
-def test_qwen2_verifies_against_the_reference(qwen2: Path) -> None:
-    result = cli("run-qemu", "--target", "host", "-c", str(qwen2), "-t", "0", "-n", "24", "-i", PROMPTS[0],
+def test_verifies_against_the_reference(model: Path) -> None:
+    result = cli("run-qemu", "--target", "host", "-c", str(model), "-t", "0", "-n", "24", "-i", PROMPTS[0],
                  "--verify")
     err = result.stderr.decode(errors="replace")
     assert result.returncode == 0, err[-2000:]

@@ -10,7 +10,8 @@ from pathlib import Path
 from ..errors import InputError
 from ..models import Activations, Model, ModelConfig
 from .layout import (ALIGNMENT, BOM, BPE_TENSOR, CHAT_TENSOR, DTYPE_BYTES, DTYPE_Q4_1, ENDIANS, ENTRY_SIZE,
-                     FLAG_CHATML, FLAG_FLOAT_ACTIVATIONS, FLAG_QKV_BIAS, FORMAT_VERSION, HEADER_FORMAT, HEADER_SIZE, MAGIC,
+                     FLAG_CHATML, FLAG_FLOAT_ACTIVATIONS, FLAG_QKV_BIAS, FLAG_ROPE_FREQS,
+                     FORMAT_VERSION, HEADER_FORMAT, HEADER_SIZE, MAGIC,
                      QUANT_NAMES, QUANT_NAMES_TO_CODE, RECREATE, TOKENIZER_BPE, TOKENIZER_LLAMA2C,
                      TOKENIZER_TENSOR)
 from .tensors import TensorEntry, read_table
@@ -33,7 +34,8 @@ def file_endian(data: bytes, source: str) -> str:
 
 def _flags(model: Model) -> int:
     return (FLAG_FLOAT_ACTIVATIONS if model.activations is Activations.FLOAT32 else 0) | \
-        (FLAG_CHATML if model.chat is not None else 0) | (FLAG_QKV_BIAS if model.config.qkv_bias else 0)
+        (FLAG_CHATML if model.chat is not None else 0) | (FLAG_QKV_BIAS if model.config.qkv_bias else 0) | \
+        (FLAG_ROPE_FREQS if model.config.rope_freqs else 0)
 
 
 def write_header(out: bytearray, bo: str, model: Model, quant: str, file_size: int, n_entries: int) -> None:
@@ -84,11 +86,11 @@ def read_header(data: bytes, file_size: int, source: str) -> Header:
         raise InputError(f"{source}: header says {stated_size} bytes, file has {file_size}", damaged)
     config = ModelConfig(dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6],
                          shared_classifier=shared, rope_theta=theta, norm_eps=eps,
-                         qkv_bias=bool(flags & FLAG_QKV_BIAS))
+                         qkv_bias=bool(flags & FLAG_QKV_BIAS), rope_freqs=bool(flags & FLAG_ROPE_FREQS))
     config.validate(source)
     if quant_code not in QUANT_NAMES:
         raise InputError(f"{source}: unknown weight quantization code {quant_code}", RECREATE_NEWER)
-    if tok_kind not in (TOKENIZER_LLAMA2C, TOKENIZER_BPE) or flags > 7:
+    if tok_kind not in (TOKENIZER_LLAMA2C, TOKENIZER_BPE) or flags > 15:
         raise InputError(f"{source}: unknown tokenizer kind {tok_kind} or flags {flags}", RECREATE_NEWER)
     activations = Activations.FLOAT32 if flags & FLAG_FLOAT_ACTIVATIONS else Activations.INT8
     if quant_code == DTYPE_Q4_1 and activations is not Activations.FLOAT32:

@@ -20,7 +20,8 @@ Layout, every integer and float in the file's byte order (``endian``):
     84      4     flags: bit 0 float activations (block-quantized matrices multiply float32
                   activations, and may mix block kinds; else int8-quantized ones), bit 1 a chat
                   template (its turn format in the "chat" blob), bit 2 Q/K/V biases (f32
-                  tensors bq (layer, dim), bk and bv (layer, kv_dim), after the others)
+                  tensors bq (layer, dim), bk and bv (layer, kv_dim), after the others), bit 3
+                  RoPE frequency factors (f32 tensor rope_freqs (head_size / 2,), last)
     88      40    reserved, zero
     128     64*n  tensor table, sorted by offset: name (32 bytes, NUL padded ASCII), dtype (u32),
                   ndim (u32), dims[3] (u32), reserved (u32), offset (u64)
@@ -77,8 +78,9 @@ QUANT_NAMES = {code: name for name, code in {**QUANT_DTYPES, **BLOCK_DTYPES}.ite
 QUANT_NAMES_TO_CODE = {"f32": DTYPE_F32, **BLOCK_DTYPES}
 TOKENIZER_LLAMA2C, TOKENIZER_BPE = 0, 1
 # FLAG_CHATML: any chat template (the name from v4); FLAG_QKV_BIAS: the attention's Q/K/V
-# projections add biases (tensors bq, bk, bv: qwen2)
-FLAG_FLOAT_ACTIVATIONS, FLAG_CHATML, FLAG_QKV_BIAS = 1, 2, 4
+# projections add biases (tensors bq, bk, bv: qwen2); FLAG_ROPE_FREQS: RoPE's angles are divided
+# by per-pair factors (tensor rope_freqs: Llama 3.x's RoPE scaling)
+FLAG_FLOAT_ACTIVATIONS, FLAG_CHATML, FLAG_QKV_BIAS, FLAG_ROPE_FREQS = 1, 2, 4, 8
 MATRICES = ("tok_embeddings", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "wcls")
 SCALES_SUFFIX = ".scales"
 MINS_SUFFIX = ".mins"

@@ -39,6 +39,7 @@ class ModelConfig:
     rope_theta: float = 10000.0
     norm_eps: float = float(np.float32(1e-5))  # stored as f32, as llama2.c's 1e-5f
     qkv_bias: bool = False  # the Q/K/V projections add biases bq, bk, bv (qwen2)
+    rope_freqs: bool = False  # RoPE's angles divided by the factors rope_freqs (Llama 3.x)
 
     @property
     def head_size(self) -> int:
@@ -83,6 +84,8 @@ class ModelConfig:
             shapes["wcls"] = (V, D)
         if self.qkv_bias:
             shapes.update({"bq": (L, D), "bk": (L, K), "bv": (L, K)})
+        if self.rope_freqs:
+            shapes["rope_freqs"] = (self.head_size // 2,)
         return shapes
 
 

@@ -48,7 +48,8 @@ LAYER_TENSORS = {"attn_norm": "rms_att", "attn_q": "wq", "attn_k": "wk", "attn_v
                  "attn_output": "wo", "ffn_norm": "rms_ffn", "ffn_gate": "w1", "ffn_down": "w2",
                  "ffn_up": "w3"}
 LAYER_BIASES = {"attn_q": "bq", "attn_k": "bk", "attn_v": "bv"}  # qwen2's (ModelConfig.qkv_bias)
-GLOBAL_TENSORS = {"token_embd": "tok_embeddings", "output_norm": "rms_final", "output": "wcls"}
+GLOBAL_TENSORS = {"token_embd": "tok_embeddings", "output_norm": "rms_final", "output": "wcls",
+                  "rope_freqs": "rope_freqs"}
 # general.architecture values ppc-llm runs; NEOX: llama.cpp rotates their Q/K halves (i, i + d/2)
 # where the engine rotates pairs (2i, 2i + 1), so convert interleaves those rows per head
 ARCHITECTURES = ("llama", "qwen2")
@@ -192,8 +193,9 @@ def read_gguf(path: Path, data: bytes, chat: bool = True, chat_kwargs: dict[str,
     config = _config(meta, source)
     raw = {t.name: t for t in reader.tensors}
     # an untied classifier; biases on the Q/K/V projections (qwen2's; llama.cpp's llama takes them too)
+    # (and Llama 3.x's RoPE frequency factors)
     config = dataclasses.replace(config, shared_classifier="output.weight" not in raw,
-                                 qkv_bias="blk.0.attn_q.bias" in raw)
+                                 qkv_bias="blk.0.attn_q.bias" in raw, rope_freqs="rope_freqs.weight" in raw)
     tensors = _tensors(raw, config, source, meta["general.architecture"] in NEOX)
     tokenizer, bpe = _tokenizer(meta, config.vocab_size, source)
     chat_format = chat_template(meta, tokenizer, bpe, source, chat_kwargs) if chat else None

@@ -71,9 +71,13 @@ def rope_frequencies(config: ModelConfig) -> np.ndarray:
     return _ONE / np.array([powf(config.rope_theta, e) for e in exponents], dtype=np.float32)
 
 
-def rope_coefficients(frequencies: np.ndarray, pos: int) -> tuple[np.ndarray, np.ndarray]:
-    """(fcr, fci) = (cosf(pos * freq), sinf(pos * freq)) for each pair."""
+def rope_coefficients(frequencies: np.ndarray, pos: int,
+                      factors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(fcr, fci) = (cosf(pos * freq), sinf(pos * freq)) for each pair; with ``factors`` (one per
+    pair), the angle pos * freq divided by its pair's."""
     val = F32(pos) * frequencies
+    if factors is not None:
+        val = val / factors
     return cosf(val), sinf(val)
 
 

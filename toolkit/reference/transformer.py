@@ -100,6 +100,8 @@ class Transformer:
         self.head_to_kv = np.arange(c.n_heads) // (c.n_heads // c.n_kv_heads)
         self.sqrt_head_size = np.sqrt(F32(c.head_size), dtype=np.float32)
         self.frequencies = rope_frequencies(c)
+        # rope_freqs: one factor per pair of a head, the same for every head
+        self.factors = np.tile(_vector(_dense(t["rope_freqs"])), c.n_heads) if c.rope_freqs else None
         self.layers = [self._layer(t, norms, i) for i in range(c.n_layers)]
 
     def _layer(self, t: dict[str, Tensor], norms: dict[str, np.ndarray], i: int) -> _Layer:
@@ -117,7 +119,7 @@ class Transformer:
         """Logits (float32, vocab_size) for ``token`` at ``pos``; fills the cache at ``pos``."""
         c = self.config
         x = self.embeddings[token].copy()
-        fcr, fci = rope_coefficients(self.frequencies, pos)
+        fcr, fci = rope_coefficients(self.frequencies, pos, self.factors)
         half_kv = c.kv_dim // 2
         for index, layer in enumerate(self.layers):
             xb = rmsnorm(x, layer.rms_att, self.eps)
