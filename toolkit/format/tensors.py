@@ -13,7 +13,7 @@ from ..models import Tensor
 from ..quant import BLOCK_FORMATS, BlockTensor, LayerStack, QuantTensor
 from .layout import (ALIGNMENT, BLOCK_DTYPES, DTYPE_F16, DTYPE_F32, DTYPE_Q4_1, ENTRY_FORMAT, ENTRY_SIZE,
                      HEADER_SIZE, KEPT_DTYPES, KEPT_NAMES, MATRICES, MAX_TENSORS, MINS_SUFFIX, QUANT_NAMES,
-                     SCALES_SUFFIX)
+                     RECREATE, SCALES_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,9 @@ def write_tensors(out: bytearray, bo: str, entries: list[TensorEntry], payloads:
 
 
 def read_table(data: bytes, bo: str, n_entries: int, file_size: int, source: str) -> dict[str, TensorEntry]:
+    if not 0 < n_entries <= MAX_TENSORS:  # the engine's bound too (load.c)
+        raise InputError(f"{source}: the tensor table's {n_entries} entries are out of range (1 .. {MAX_TENSORS})",
+                         RECREATE)
     if HEADER_SIZE + n_entries * ENTRY_SIZE > min(len(data), file_size):
         raise InputError(f"{source}: tensor table of {n_entries} entries runs past the end of the file")
     entries: dict[str, TensorEntry] = {}
