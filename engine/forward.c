@@ -17,7 +17,7 @@ ppcllm_status ppcllm_alloc_cache(ppcllm_model *m, ppcllm_error *err)
     const ppcllm_allocator *a = &m->a;
     const ppcllm_info *p = &m->cfg.dims;
     int ok = 1;
-    size_t kv_dim = (size_t)p->dim * (size_t)p->n_kv_heads / (size_t)p->n_heads;
+    size_t kv_dim = (size_t)p->n_kv_heads * (size_t)p->head_size;
     size_t cache = ppcllm_mul(ppcllm_mul((size_t)p->n_layers, (size_t)p->seq_len, &ok), kv_dim, &ok);
     size_t att = ppcllm_mul((size_t)p->n_heads, (size_t)p->seq_len, &ok);
     if (!ok) {
@@ -39,17 +39,18 @@ ppcllm_status ppcllm_alloc_state(ppcllm_model *m, ppcllm_error *err)
 {
     const ppcllm_allocator *a = &m->a;
     const ppcllm_info *p = &m->cfg.dims;
-    int ok = 1;
+    int ok = 1, q_dim = p->n_heads * p->head_size, wide = p->dim > q_dim ? p->dim : q_dim;
+    int widest = wide > p->hidden_dim ? wide : p->hidden_dim; /* of any matrix product's input */
     m->s.x = (float *)ppcllm_calloc(a, (size_t)p->dim, sizeof(float));
-    m->s.xb = (float *)ppcllm_calloc(a, (size_t)p->dim, sizeof(float));
+    m->s.xb = (float *)ppcllm_calloc(a, (size_t)wide, sizeof(float)); /* a norm's output, attention's */
     m->s.xb2 = (float *)ppcllm_calloc(a, (size_t)p->dim, sizeof(float));
     m->s.hb = (float *)ppcllm_calloc(a, (size_t)p->hidden_dim, sizeof(float));
     m->s.hb2 = (float *)ppcllm_calloc(a, (size_t)p->hidden_dim, sizeof(float));
-    m->s.q = (float *)ppcllm_calloc(a, (size_t)p->dim, sizeof(float));
+    m->s.q = (float *)ppcllm_calloc(a, (size_t)q_dim, sizeof(float));
     m->s.logits = (float *)ppcllm_calloc(a, (size_t)p->vocab_size, sizeof(float));
     ppcllm_sampler_init(&m->sampler, a, p->vocab_size);
     if ((m->cfg.flags & PPCLLM_FLAG_FLOAT_ACTIVATIONS) != 0) {
-        int groups = ppcllm_padded_groups(p->dim > p->hidden_dim ? p->dim : p->hidden_dim);
+        int groups = ppcllm_padded_groups(widest);
         m->s.fx.hi = (signed char *)ppcllm_calloc(a, (size_t)groups, PPCLLM_GROUP);
         m->s.fx.lo = (unsigned char *)ppcllm_calloc(a, (size_t)groups, PPCLLM_GROUP);
         m->s.fx.s = (float *)ppcllm_calloc(a, (size_t)groups, sizeof(float));
@@ -62,7 +63,7 @@ ppcllm_status ppcllm_alloc_state(ppcllm_model *m, ppcllm_error *err)
             return ppcllm_fail(err, PPCLLM_ERR_NOMEM, "out of memory allocating the run state", NULL);
         }
     } else if (m->cfg.quant != PPCLLM_DTYPE_F32) {
-        int groups = ppcllm_padded_groups(p->dim > p->hidden_dim ? p->dim : p->hidden_dim);
+        int groups = ppcllm_padded_groups(widest);
         m->s.qx.q = (signed char *)ppcllm_calloc(a, (size_t)groups, PPCLLM_GROUP);
         m->s.qx.s = (float *)ppcllm_calloc(a, (size_t)groups, sizeof(float));
         m->s.qx.corr8 = (ppcllm_i32 *)ppcllm_calloc(a, (size_t)groups * 4, sizeof(ppcllm_i32));
@@ -284,6 +285,15 @@ static void ppcllm_embed(ppcllm_model *m, int token)
     }
 }
 
+/* each head of x[0 .. n) RMS-normed in place with weight (qwen3's Q/K norms) */
+static void ppcllm_head_norms(float *x, const float *weight, int n, int head_size, float eps)
+{
+    int h;
+    for (h = 0; h < n; h += head_size) {
+        ppcllm_rmsnorm(x + h, x + h, weight, head_size, eps);
+    }
+}
+
 /* x += b (the Q/K/V biases) */
 static void ppcllm_add(float *x, const float *b, int n)
 {
@@ -319,8 +329,7 @@ float *ppcllm_forward(ppcllm_model *m, int token, int pos)
 {
     const ppcllm_info *p = &m->cfg.dims;
     size_t D = (size_t)p->dim;
-    int kv_dim = p->dim / p->n_heads * p->n_kv_heads;
-    int head_size = p->dim / p->n_heads;
+    int head_size = p->head_size, q_dim = p->n_heads * head_size, kv_dim = p->n_kv_heads * head_size;
     size_t l;
     int i;
     m->s.tokens[pos] = token;
@@ -335,13 +344,17 @@ float *ppcllm_forward(ppcllm_model *m, int token, int pos)
         ppcllm_apply(m, k, &m->w.wk, l);
         ppcllm_apply(m, v, &m->w.wv, l);
         if (m->w.bq != NULL) {
-            ppcllm_add(m->s.q, m->w.bq + l * D, p->dim);
+            ppcllm_add(m->s.q, m->w.bq + l * (size_t)q_dim, q_dim);
             ppcllm_add(k, m->w.bk + l * (size_t)kv_dim, kv_dim);
             ppcllm_add(v, m->w.bv + l * (size_t)kv_dim, kv_dim);
         }
-        ppcllm_rotate(m->s.q, k, p->dim, kv_dim, head_size, pos, m->cfg.rope_theta, m->w.rope_freqs);
+        if (m->w.q_norm != NULL) {
+            ppcllm_head_norms(m->s.q, m->w.q_norm + l * (size_t)head_size, q_dim, head_size, m->cfg.norm_eps);
+            ppcllm_head_norms(k, m->w.k_norm + l * (size_t)head_size, kv_dim, head_size, m->cfg.norm_eps);
+        }
+        ppcllm_rotate(m->s.q, k, q_dim, kv_dim, head_size, pos, m->cfg.rope_theta, m->w.rope_freqs);
         ppcllm_attention(m, loff, pos, kv_dim, head_size);
-        ppcllm_set_input(m, m->s.xb, p->dim);
+        ppcllm_set_input(m, m->s.xb, q_dim);
         ppcllm_apply(m, m->s.xb2, &m->w.wo, l);
         for (i = 0; i < p->dim; i++) {
             m->s.x[i] += m->s.xb2[i];

@@ -85,10 +85,10 @@ typedef struct ppcllm_weight {
 typedef struct {
     ppcllm_weight tok_embeddings; /* (vocab_size, dim) */
     float *rms_att;        /* (layer, dim) */
-    ppcllm_weight wq;      /* (layer, dim, n_heads * head_size) */
+    ppcllm_weight wq;      /* (layer, n_heads * head_size, dim) */
     ppcllm_weight wk;      /* (layer, dim, n_kv_heads * head_size) */
     ppcllm_weight wv;      /* (layer, dim, n_kv_heads * head_size) */
-    ppcllm_weight wo;      /* (layer, n_heads * head_size, dim) */
+    ppcllm_weight wo;      /* (layer, dim, n_heads * head_size) */
     float *rms_ffn;        /* (layer, dim) */
     ppcllm_weight w1;      /* (layer, hidden_dim, dim) */
     ppcllm_weight w2;      /* (layer, dim, hidden_dim) */
@@ -97,6 +97,7 @@ typedef struct {
     ppcllm_weight wcls;    /* (vocab_size, dim): tok_embeddings when shared */
     float *bq, *bk, *bv;   /* PPCLLM_FLAG_QKV_BIAS: (layer, dim), (layer, kv_dim) twice; else NULL */
     float *rope_freqs;     /* PPCLLM_FLAG_ROPE_FREQS: (head_size / 2,) angle divisors; else NULL */
+    float *q_norm, *k_norm; /* PPCLLM_FLAG_QK_NORM: (layer, head_size) each; else NULL */
 } ppcllm_weights;
 
 /* The activations of one position and the KV cache of all. */

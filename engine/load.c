@@ -82,7 +82,7 @@ static ppcllm_status ppcllm_parse_header(ppcllm_model *m, const unsigned char *h
                                          ppcllm_u64 io_size, ppcllm_u32 *n_entries,
                                          ppcllm_u64 *file_size, ppcllm_error *err)
 {
-    ppcllm_u32 v[7];
+    ppcllm_u32 v[7], head;
     int i, ok = 1;
     if (memcmp(h, "PPCLLM\0\0", 8) != 0) {
         return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "not a ppc-llm model file (bad magic): ",
@@ -148,9 +148,10 @@ static ppcllm_status ppcllm_parse_header(ppcllm_model *m, const unsigned char *h
     m->cfg.quant = ppcllm_get_u32(h + 76, *big);
     m->cfg.tok_kind = ppcllm_get_u32(h + 80, *big);
     m->cfg.flags = ppcllm_get_u32(h + 84, *big);
+    head = ppcllm_get_u32(h + 88, *big);
     if (m->cfg.tok_kind > PPCLLM_TOKENIZER_BPE ||
         (m->cfg.flags & ~(PPCLLM_FLAG_FLOAT_ACTIVATIONS | PPCLLM_FLAG_CHATML | PPCLLM_FLAG_QKV_BIAS |
-                             PPCLLM_FLAG_ROPE_FREQS)) != 0) {
+                             PPCLLM_FLAG_ROPE_FREQS | PPCLLM_FLAG_QK_NORM)) != 0) {
         return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file has an unknown tokenizer kind or flags: ",
                            "re-create it with this version's `ppc-llm convert`");
     }
@@ -163,8 +164,13 @@ static ppcllm_status ppcllm_parse_header(ppcllm_model *m, const unsigned char *h
         return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file has q4_1 quantization without float activations "
                            "(GGUF models only): ", "re-create it with `ppc-llm convert`");
     }
-    if (m->cfg.dims.dim % m->cfg.dims.n_heads != 0 || (m->cfg.dims.dim / m->cfg.dims.n_heads) % 2 != 0 ||
-        m->cfg.dims.n_heads % m->cfg.dims.n_kv_heads != 0 || m->cfg.dims.vocab_size < 3) {
+    if ((head == 0 && m->cfg.dims.dim % m->cfg.dims.n_heads != 0) || head > (ppcllm_u32)PPCLLM_MAX_DIM ||
+        (ppcllm_u64)v[3] * (head != 0 ? head : v[0] / v[3]) > (ppcllm_u64)PPCLLM_MAX_DIM) {
+        return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file config is inconsistent", NULL);
+    }
+    m->cfg.dims.head_size = head != 0 ? (int)head : m->cfg.dims.dim / m->cfg.dims.n_heads;
+    if (m->cfg.dims.head_size % 2 != 0 || m->cfg.dims.n_heads % m->cfg.dims.n_kv_heads != 0 ||
+        m->cfg.dims.vocab_size < 3) {
         return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file config is inconsistent", NULL);
     }
     if (!(m->cfg.rope_theta > 0.0f) || !(m->cfg.norm_eps >= 0.0f) || m->cfg.rope_theta > 1e30f) {

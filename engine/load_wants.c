@@ -1,6 +1,6 @@
 /* load_wants.c: which tensors a model wants from its file's table (load.c reads them): the
  * embedding table, the layers' norms and matrices (one stack, or per layer with a type each, as
- * GGUF mixes come), the optional Q/K/V biases and RoPE factors, the classifier when it is not
+ * GGUF mixes come), the optional Q/K/V biases, RoPE factors and Q/K norms, the classifier when it is not
  * shared; each matrix with its scales (and mins) when block-quantized. */
 #include "internal.h"
 #include "load.h"
@@ -160,7 +160,7 @@ static ppcllm_status ppcllm_want_stack(ppcllm_model *m, ppcllm_want *w, int *n, 
 }
 
 /* wants at most: 3 per matrix and its scales / mins, per layer for the 7 layer stacks; 16 for
- * the rest (embeddings and classifier 3 each, 3 norms, 3 biases, RoPE factors) */
+ * the rest (embeddings and classifier 3 each, 3 norms, 3 biases, RoPE factors, 2 Q/K norms) */
 size_t ppcllm_want_capacity(const ppcllm_model *m, int *ok)
 {
     return ppcllm_mul((size_t)m->cfg.dims.n_layers, 21, ok) + 16;
@@ -171,7 +171,8 @@ int ppcllm_wanted(ppcllm_model *m, ppcllm_want *w, const ppcllm_entry *e, ppcllm
 {
     size_t L = (size_t)m->cfg.dims.n_layers;
     int D = m->cfg.dims.dim, H = m->cfg.dims.hidden_dim, V = m->cfg.dims.vocab_size;
-    int K = D / m->cfg.dims.n_heads * m->cfg.dims.n_kv_heads; /* no int overflow: dim % n_heads == 0 */
+    int hs = m->cfg.dims.head_size; /* n_heads * head_size <= PPCLLM_MAX_DIM: load.c checks */
+    int Q = m->cfg.dims.n_heads * hs, K = m->cfg.dims.n_kv_heads * hs;
     int n = 0;
 #define PPCLLM_DT(names) ppcllm_matrix_dtype(m, e, ne, names[0])
 #define PPCLLM_STACK(dest, names, rows, cols) \
@@ -181,10 +182,10 @@ int ppcllm_wanted(ppcllm_model *m, ppcllm_want *w, const ppcllm_entry *e, ppcllm
     *st = PPCLLM_OK;
     n += ppcllm_want_weight(m, w + n, &m->w.tok_embeddings, ppcllm_names_tok, PPCLLM_DT(ppcllm_names_tok), 0, V, D);
     ppcllm_want1(w + n++, "rms_att", (void **)&m->w.rms_att, PPCLLM_DTYPE_F32, 2, L, (size_t)D, 1);
-    PPCLLM_STACK(&m->w.wq, ppcllm_names_wq, D, D)
+    PPCLLM_STACK(&m->w.wq, ppcllm_names_wq, Q, D)
     PPCLLM_STACK(&m->w.wk, ppcllm_names_wk, K, D)
     PPCLLM_STACK(&m->w.wv, ppcllm_names_wv, K, D)
-    PPCLLM_STACK(&m->w.wo, ppcllm_names_wo, D, D)
+    PPCLLM_STACK(&m->w.wo, ppcllm_names_wo, D, Q)
     ppcllm_want1(w + n++, "rms_ffn", (void **)&m->w.rms_ffn, PPCLLM_DTYPE_F32, 2, L, (size_t)D, 1);
     PPCLLM_STACK(&m->w.w1, ppcllm_names_w1, H, D)
     PPCLLM_STACK(&m->w.w2, ppcllm_names_w2, D, H)
@@ -194,13 +195,16 @@ int ppcllm_wanted(ppcllm_model *m, ppcllm_want *w, const ppcllm_entry *e, ppcllm
         n += ppcllm_want_weight(m, w + n, &m->w.wcls, ppcllm_names_wcls, PPCLLM_DT(ppcllm_names_wcls), 0, V, D);
     }
     if ((m->cfg.flags & PPCLLM_FLAG_QKV_BIAS) != 0) {
-        ppcllm_want1(w + n++, "bq", (void **)&m->w.bq, PPCLLM_DTYPE_F32, 2, L, (size_t)D, 1);
+        ppcllm_want1(w + n++, "bq", (void **)&m->w.bq, PPCLLM_DTYPE_F32, 2, L, (size_t)Q, 1);
         ppcllm_want1(w + n++, "bk", (void **)&m->w.bk, PPCLLM_DTYPE_F32, 2, L, (size_t)K, 1);
         ppcllm_want1(w + n++, "bv", (void **)&m->w.bv, PPCLLM_DTYPE_F32, 2, L, (size_t)K, 1);
     }
     if ((m->cfg.flags & PPCLLM_FLAG_ROPE_FREQS) != 0) {
-        ppcllm_want1(w + n++, "rope_freqs", (void **)&m->w.rope_freqs, PPCLLM_DTYPE_F32, 1,
-                     (size_t)(D / m->cfg.dims.n_heads / 2), 1, 1);
+        ppcllm_want1(w + n++, "rope_freqs", (void **)&m->w.rope_freqs, PPCLLM_DTYPE_F32, 1, (size_t)(hs / 2), 1, 1);
+    }
+    if ((m->cfg.flags & PPCLLM_FLAG_QK_NORM) != 0) {
+        ppcllm_want1(w + n++, "q_norm", (void **)&m->w.q_norm, PPCLLM_DTYPE_F32, 2, L, (size_t)hs, 1);
+        ppcllm_want1(w + n++, "k_norm", (void **)&m->w.k_norm, PPCLLM_DTYPE_F32, 2, L, (size_t)hs, 1);
     }
 #undef PPCLLM_STACK
 #undef PPCLLM_DT

@@ -88,6 +88,7 @@ typedef struct ppcllm_options {
 
 typedef struct ppcllm_info {
     int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
+    int head_size; /* a head's width: dim / n_heads unless the file says otherwise (qwen3) */
 } ppcllm_info;
 
 typedef struct ppcllm_model ppcllm_model;

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["KEEP", "Shape", "SMOLLM2_WIDE", "TINY", "WIDE_256", "Chat", "write_llama"]
+__all__ = ["KEEP", "Shape", "SMOLLM2_WIDE", "TINY", "WIDE_256", "WIDE_HEADS", "Chat", "write_llama"]
 
 _COPIED = ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
            "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
@@ -35,6 +35,11 @@ class Shape:
     heads: int
     kv_heads: int
     context: int = 512
+    head_dim: int = 0  # 0: dim // heads
+
+    @property
+    def head(self) -> int:
+        return self.head_dim or self.dim // self.heads
 
 
 # SmolLM2-135M's widths (576: rows that are no multiple of 256, so llama.cpp's K mixes fall back to
@@ -44,6 +49,8 @@ SMOLLM2_WIDE = Shape("smollm2-576x2", 576, 1536, 2, 9, 3)
 TINY = Shape("tiny-64x1", 64, 128, 1, 4, 2)
 # rows of whole 256-blocks (llama.cpp's K types really used), Qwen2.5's head size of 64
 WIDE_256 = Shape("wide-256x2", 256, 768, 2, 4, 2)
+# Qwen3's heads wider than dim / heads (its 0.6B: 1024 wide, 16 heads of 128)
+WIDE_HEADS = Shape("wide-heads-256x2", 256, 768, 2, 4, 2, head_dim=128)
 
 
 @dataclass(frozen=True)
@@ -109,10 +116,10 @@ def _add(writer: Any, key: str, vtype: Any, value: Any) -> None:
         writer.add_uint32(key, int(value))
 
 
-def _tensors(shape: Shape, vocab: int, seed: int, biases: bool) -> dict[str, np.ndarray]:
+def _tensors(shape: Shape, vocab: int, seed: int, biases: bool, qk_norm: bool) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    head = shape.dim // shape.heads
-    kv = shape.kv_heads * head
+    head = shape.head
+    kv, q = shape.kv_heads * head, shape.heads * head
 
     def matrix(rows: int, cols: int, gain: float = 1.0) -> np.ndarray:
         values: np.ndarray = (rng.standard_normal((rows, cols)) * gain / np.sqrt(cols)).astype(np.float32)
@@ -126,14 +133,17 @@ def _tensors(shape: Shape, vocab: int, seed: int, biases: bool) -> dict[str, np.
         tensors.update({
             b + "attn_norm.weight": (1.0 + 0.1 * rng.standard_normal(shape.dim)).astype(np.float32),
             b + "ffn_norm.weight": (1.0 + 0.1 * rng.standard_normal(shape.dim)).astype(np.float32),
-            b + "attn_q.weight": matrix(shape.dim, shape.dim), b + "attn_k.weight": matrix(kv, shape.dim),
-            b + "attn_v.weight": matrix(kv, shape.dim), b + "attn_output.weight": matrix(shape.dim, shape.dim),
+            b + "attn_q.weight": matrix(q, shape.dim), b + "attn_k.weight": matrix(kv, shape.dim),
+            b + "attn_v.weight": matrix(kv, shape.dim), b + "attn_output.weight": matrix(shape.dim, q),
             b + "ffn_gate.weight": matrix(shape.hidden, shape.dim), b + "ffn_up.weight": matrix(shape.hidden, shape.dim),
             b + "ffn_down.weight": matrix(shape.dim, shape.hidden)})
         if biases:  # qwen2's: as large as the products they are added to
-            tensors.update({b + "attn_q.bias": (0.5 * rng.standard_normal(shape.dim)).astype(np.float32),
+            tensors.update({b + "attn_q.bias": (0.5 * rng.standard_normal(q)).astype(np.float32),
                             b + "attn_k.bias": (0.5 * rng.standard_normal(kv)).astype(np.float32),
                             b + "attn_v.bias": (0.3 * rng.standard_normal(kv)).astype(np.float32)})
+        if qk_norm:  # qwen3's per-head norms
+            tensors.update({b + "attn_q_norm.weight": (1.0 + 0.2 * rng.standard_normal(head)).astype(np.float32),
+                            b + "attn_k_norm.weight": (1.0 + 0.2 * rng.standard_normal(head)).astype(np.float32)})
     return tensors
 
 
@@ -162,7 +172,8 @@ def write_llama(path: Path, shape: Shape, vocabulary_from: Path, seed: int = 0, 
     """An F32 GGUF of ``shape`` with the vocabulary of the GGUF ``vocabulary_from`` (and
     ``chat``'s template and tokens, when given; and the normal tokens ``added``), its
     pre-tokenizer named ``pre`` (None: no tokenizer.ggml.pre at all); ``arch`` "llama", or
-    "qwen2" (Q/K/V biases, llama.cpp's NEOX rotation, RoPE base 1e6 as Qwen2.5's); with
+    "qwen2" (Q/K/V biases, llama.cpp's NEOX rotation, RoPE base 1e6 as Qwen2.5's), or "qwen3"
+    (qwen2's rotation and base, no biases, per-head Q/K norms; give it WIDE_HEADS); with
     ``llama3_rope``, Llama 3.2's scaled RoPE (the rope_freqs tensor) for an original context of
     64, not 8192, so that the factors change the angles at a short test's positions."""
     from gguf import GGUFValueType as V
@@ -181,15 +192,18 @@ def write_llama(path: Path, shape: Shape, vocabulary_from: Path, seed: int = 0, 
     for key, value in (("context_length", shape.context), ("embedding_length", shape.dim),
                        ("feed_forward_length", shape.hidden), ("block_count", shape.layers),
                        ("attention.head_count", shape.heads), ("attention.head_count_kv", shape.kv_heads),
-                       ("rope.dimension_count", shape.dim // shape.heads), ("vocab_size", vocab)):
+                       ("rope.dimension_count", shape.head), ("vocab_size", vocab)):
         writer.add_uint32(f"{arch}.{key}", value)
-    base = 1e6 if arch == "qwen2" else 10000.0
+    if shape.head_dim:
+        writer.add_uint32(f"{arch}.attention.key_length", shape.head_dim)
+        writer.add_uint32(f"{arch}.attention.value_length", shape.head_dim)
+    base = 1e6 if arch in ("qwen2", "qwen3") else 10000.0
     writer.add_float32(f"{arch}.rope.freq_base", base)
-    writer.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6 if arch == "qwen2" else 1e-5)
+    writer.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6 if arch in ("qwen2", "qwen3") else 1e-5)
     writer.add_uint32("general.file_type", 0)
     for key, vtype, value in meta:
         _add(writer, key, vtype, value)
-    for name, data in _tensors(shape, vocab, seed, arch == "qwen2").items():
+    for name, data in _tensors(shape, vocab, seed, arch == "qwen2", arch == "qwen3").items():
         writer.add_tensor(name, data)
     if llama3_rope:
         writer.add_tensor("rope_freqs.weight", llama3_rope_factors(shape.dim // shape.heads, base,

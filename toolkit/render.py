@@ -72,7 +72,7 @@ def _context(target: Target) -> dict[str, object]:
                 "kept_dtypes": [(name.upper(), code) for name, code in fmt.KEPT_DTYPES.items()],
                 "tokenizer_llama2c": fmt.TOKENIZER_LLAMA2C, "tokenizer_bpe": fmt.TOKENIZER_BPE, "flag_float_activations": fmt.FLAG_FLOAT_ACTIVATIONS,
                 "flag_chatml": fmt.FLAG_CHATML, "flag_qkv_bias": fmt.FLAG_QKV_BIAS,
-                "flag_rope_freqs": fmt.FLAG_ROPE_FREQS, "default_ctx": DEFAULT_CTX,
+                "flag_rope_freqs": fmt.FLAG_ROPE_FREQS, "flag_qk_norm": fmt.FLAG_QK_NORM, "default_ctx": DEFAULT_CTX,
                 "chat_strings": CHAT_STRINGS, "chat_max_stops": MAX_STOPS, "chat_flags": CHAT_FLAGS,
                 "chat_system_role": CHAT_SYSTEM_ROLE,
                 "pre_tokenizers": [("GPT2", PRE_GPT2), ("SMOLLM", PRE_SMOLLM), ("LLAMA3", PRE_LLAMA3),

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..models import Activations, Model, ModelConfig
 from .layout import (ALIGNMENT, BOM, BPE_TENSOR, CHAT_TENSOR, DTYPE_BYTES, DTYPE_Q4_1, ENDIANS, ENTRY_SIZE,
-                     FLAG_CHATML, FLAG_FLOAT_ACTIVATIONS, FLAG_QKV_BIAS, FLAG_ROPE_FREQS,
+                     FLAG_CHATML, FLAG_FLOAT_ACTIVATIONS, FLAG_QK_NORM, FLAG_QKV_BIAS, FLAG_ROPE_FREQS,
                      FORMAT_VERSION, HEADER_FORMAT, HEADER_SIZE, MAGIC,
                      QUANT_NAMES, QUANT_NAMES_TO_CODE, RECREATE, TOKENIZER_BPE, TOKENIZER_LLAMA2C,
                      TOKENIZER_TENSOR)
@@ -35,7 +35,7 @@ def file_endian(data: bytes, source: str) -> str:
 def _flags(model: Model) -> int:
     return (FLAG_FLOAT_ACTIVATIONS if model.activations is Activations.FLOAT32 else 0) | \
         (FLAG_CHATML if model.chat is not None else 0) | (FLAG_QKV_BIAS if model.config.qkv_bias else 0) | \
-        (FLAG_ROPE_FREQS if model.config.rope_freqs else 0)
+        (FLAG_ROPE_FREQS if model.config.rope_freqs else 0) | (FLAG_QK_NORM if model.config.qk_norm else 0)
 
 
 def write_header(out: bytearray, bo: str, model: Model, quant: str, file_size: int, n_entries: int) -> None:
@@ -45,7 +45,7 @@ def write_header(out: bytearray, bo: str, model: Model, quant: str, file_size: i
                      file_size, n_entries, cfg.dim, cfg.hidden_dim, cfg.n_layers, cfg.n_heads,
                      cfg.n_kv_heads, cfg.vocab_size, cfg.seq_len, int(cfg.shared_classifier),
                      cfg.rope_theta, cfg.norm_eps, QUANT_NAMES_TO_CODE[quant],
-                     TOKENIZER_BPE if model.bpe is not None else TOKENIZER_LLAMA2C, _flags(model))
+                     TOKENIZER_BPE if model.bpe is not None else TOKENIZER_LLAMA2C, _flags(model), cfg.head_dim)
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def read_header(data: bytes, file_size: int, source: str) -> Header:
     version, header_size, alignment, stated_size, n_entries = (int(v) for v in fields[2:7])
     dims = [int(v) for v in fields[7:14]]
     shared, theta, eps, quant_code = bool(fields[14]), float(fields[15]), float(fields[16]), int(fields[17])
-    tok_kind, flags = int(fields[18]), int(fields[19])
+    tok_kind, flags, head_dim = int(fields[18]), int(fields[19]), int(fields[20])
     if version != FORMAT_VERSION:
         raise InputError(f"{source}: format version {version}, this toolkit reads version {FORMAT_VERSION}",
                          RECREATE_NEWER)
@@ -86,11 +86,12 @@ def read_header(data: bytes, file_size: int, source: str) -> Header:
         raise InputError(f"{source}: header says {stated_size} bytes, file has {file_size}", damaged)
     config = ModelConfig(dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6],
                          shared_classifier=shared, rope_theta=theta, norm_eps=eps,
-                         qkv_bias=bool(flags & FLAG_QKV_BIAS), rope_freqs=bool(flags & FLAG_ROPE_FREQS))
+                         qkv_bias=bool(flags & FLAG_QKV_BIAS), rope_freqs=bool(flags & FLAG_ROPE_FREQS),
+                         head_dim=head_dim, qk_norm=bool(flags & FLAG_QK_NORM))
     config.validate(source)
     if quant_code not in QUANT_NAMES:
         raise InputError(f"{source}: unknown weight quantization code {quant_code}", RECREATE_NEWER)
-    if tok_kind not in (TOKENIZER_LLAMA2C, TOKENIZER_BPE) or flags > 15:
+    if tok_kind not in (TOKENIZER_LLAMA2C, TOKENIZER_BPE) or flags > 31:
         raise InputError(f"{source}: unknown tokenizer kind {tok_kind} or flags {flags}", RECREATE_NEWER)
     activations = Activations.FLOAT32 if flags & FLAG_FLOAT_ACTIVATIONS else Activations.INT8
     if quant_code == DTYPE_Q4_1 and activations is not Activations.FLOAT32:

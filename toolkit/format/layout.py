@@ -21,8 +21,10 @@ Layout, every integer and float in the file's byte order (``endian``):
                   activations, and may mix block kinds; else int8-quantized ones), bit 1 a chat
                   template (its turn format in the "chat" blob), bit 2 Q/K/V biases (f32
                   tensors bq (layer, dim), bk and bv (layer, kv_dim), after the others), bit 3
-                  RoPE frequency factors (f32 tensor rope_freqs (head_size / 2,), last)
-    88      40    reserved, zero
+                  RoPE frequency factors (f32 tensor rope_freqs (head_size / 2,), last), bit 4
+                  per-head Q/K RMS norms (f32 tensors q_norm and k_norm (layer, head_size), last)
+    88      4     head size where it is not dim / n_heads, else 0 (q is n_heads * head_size wide)
+    92      36    reserved, zero
     128     64*n  tensor table, sorted by offset: name (32 bytes, NUL padded ASCII), dtype (u32),
                   ndim (u32), dims[3] (u32), reserved (u32), offset (u64)
     ...           tensor data, each at a multiple of ALIGNMENT, zero padding between
@@ -79,8 +81,9 @@ QUANT_NAMES_TO_CODE = {"f32": DTYPE_F32, **BLOCK_DTYPES}
 TOKENIZER_LLAMA2C, TOKENIZER_BPE = 0, 1
 # FLAG_CHATML: any chat template (the name from v4); FLAG_QKV_BIAS: the attention's Q/K/V
 # projections add biases (tensors bq, bk, bv: qwen2); FLAG_ROPE_FREQS: RoPE's angles are divided
-# by per-pair factors (tensor rope_freqs: Llama 3.x's RoPE scaling)
-FLAG_FLOAT_ACTIVATIONS, FLAG_CHATML, FLAG_QKV_BIAS, FLAG_ROPE_FREQS = 1, 2, 4, 8
+# by per-pair factors (tensor rope_freqs: Llama 3.x's RoPE scaling); FLAG_QK_NORM: q and k are
+# RMS-normed per head before RoPE (tensors q_norm, k_norm: qwen3)
+FLAG_FLOAT_ACTIVATIONS, FLAG_CHATML, FLAG_QKV_BIAS, FLAG_ROPE_FREQS, FLAG_QK_NORM = 1, 2, 4, 8, 16
 MATRICES = ("tok_embeddings", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "wcls")
 SCALES_SUFFIX = ".scales"
 MINS_SUFFIX = ".mins"
@@ -88,6 +91,6 @@ TOKENIZER_TENSOR = "tokenizer"
 BPE_TENSOR = "bpe"
 CHAT_TENSOR = "chat"
 ENDIANS = {"big": ">", "little": "<"}
-HEADER_FORMAT = "8sIIIIQI7IIffIII"
+HEADER_FORMAT = "8sIIIIQI7IIffIIII"
 ENTRY_FORMAT = f"{NAME_BYTES}sII3IIQ"
 RECREATE = "re-create the file with `ppc-llm convert`"

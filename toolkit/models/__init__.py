@@ -40,14 +40,21 @@ class ModelConfig:
     norm_eps: float = float(np.float32(1e-5))  # stored as f32, as llama2.c's 1e-5f
     qkv_bias: bool = False  # the Q/K/V projections add biases bq, bk, bv (qwen2)
     rope_freqs: bool = False  # RoPE's angles divided by the factors rope_freqs (Llama 3.x)
+    head_dim: int = 0  # a head's size where it is not dim / n_heads (qwen3); 0: dim / n_heads
+    qk_norm: bool = False  # per-head RMS norm of q and k before RoPE, weights q_norm, k_norm (qwen3)
 
     @property
     def head_size(self) -> int:
-        return self.dim // self.n_heads
+        return self.head_dim or self.dim // self.n_heads
+
+    @property
+    def q_dim(self) -> int:
+        """The attention's width: n_heads * head_size (dim, unless head_dim says otherwise)."""
+        return self.n_heads * self.head_size
 
     @property
     def kv_dim(self) -> int:
-        return self.dim * self.n_kv_heads // self.n_heads
+        return self.n_kv_heads * self.head_size
 
     def validate(self, source: str) -> None:
         """Raise InputError when the shape cannot describe a llama-style model."""
@@ -57,8 +64,10 @@ class ModelConfig:
             if not 0 < value < 1 << 24:
                 raise InputError(f"{source}: {name} = {value} is out of range (1 .. {1 << 24})",
                                  "is this a llama2.c checkpoint?")
-        if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
+        if self.head_dim == 0 and (self.dim % self.n_heads or (self.dim // self.n_heads) % 2):
             raise InputError(f"{source}: dim {self.dim} is not an even multiple of n_heads {self.n_heads}")
+        if not 0 <= self.head_dim < 1 << 16 or self.head_dim % 2 or self.q_dim >= 1 << 24:
+            raise InputError(f"{source}: head size {self.head_dim} is odd or out of range")
         if not (0 < self.rope_theta < 1e30) or not (0 <= self.norm_eps < 1e30):  # NaN fails both
             raise InputError(f"{source}: rope theta {self.rope_theta} or norm epsilon {self.norm_eps} is invalid")
         if self.n_heads % self.n_kv_heads:
@@ -66,14 +75,14 @@ class ModelConfig:
 
     def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
         """Name -> shape of every tensor this config needs, in file order."""
-        L, D, H, K, V = self.n_layers, self.dim, self.hidden_dim, self.kv_dim, self.vocab_size
+        L, D, H, K, V, Q = self.n_layers, self.dim, self.hidden_dim, self.kv_dim, self.vocab_size, self.q_dim
         shapes: dict[str, tuple[int, ...]] = {
             "tok_embeddings": (V, D),
             "rms_att": (L, D),
-            "wq": (L, D, D),
+            "wq": (L, Q, D),
             "wk": (L, K, D),
             "wv": (L, K, D),
-            "wo": (L, D, D),
+            "wo": (L, D, Q),
             "rms_ffn": (L, D),
             "w1": (L, H, D),
             "w2": (L, D, H),
@@ -83,9 +92,11 @@ class ModelConfig:
         if not self.shared_classifier:
             shapes["wcls"] = (V, D)
         if self.qkv_bias:
-            shapes.update({"bq": (L, D), "bk": (L, K), "bv": (L, K)})
+            shapes.update({"bq": (L, Q), "bk": (L, K), "bv": (L, K)})
         if self.rope_freqs:
             shapes["rope_freqs"] = (self.head_size // 2,)
+        if self.qk_norm:
+            shapes.update({"q_norm": (L, self.head_size), "k_norm": (L, self.head_size)})
         return shapes
 
 

@@ -48,12 +48,13 @@ LAYER_TENSORS = {"attn_norm": "rms_att", "attn_q": "wq", "attn_k": "wk", "attn_v
                  "attn_output": "wo", "ffn_norm": "rms_ffn", "ffn_gate": "w1", "ffn_down": "w2",
                  "ffn_up": "w3"}
 LAYER_BIASES = {"attn_q": "bq", "attn_k": "bk", "attn_v": "bv"}  # qwen2's (ModelConfig.qkv_bias)
+LAYER_QK_NORMS = {"attn_q_norm": "q_norm", "attn_k_norm": "k_norm"}  # qwen3's (ModelConfig.qk_norm)
 GLOBAL_TENSORS = {"token_embd": "tok_embeddings", "output_norm": "rms_final", "output": "wcls",
                   "rope_freqs": "rope_freqs"}
 # general.architecture values ppc-llm runs; NEOX: llama.cpp rotates their Q/K halves (i, i + d/2)
 # where the engine rotates pairs (2i, 2i + 1), so convert interleaves those rows per head
-ARCHITECTURES = ("llama", "qwen2")
-NEOX = ("qwen2",)
+ARCHITECTURES = ("llama", "qwen2", "qwen3")
+NEOX = ("qwen2", "qwen3")
 CONTROL, USER_DEFINED = 3, 4
 # tokenizer.ggml.pre names as llama.cpp reads them (models/bpe.py); without one llama.cpp takes
 # "default", and so does convert, saying so
@@ -195,7 +196,8 @@ def read_gguf(path: Path, data: bytes, chat: bool = True, chat_kwargs: dict[str,
     # an untied classifier; biases on the Q/K/V projections (qwen2's; llama.cpp's llama takes them too)
     # (and Llama 3.x's RoPE frequency factors)
     config = dataclasses.replace(config, shared_classifier="output.weight" not in raw,
-                                 qkv_bias="blk.0.attn_q.bias" in raw, rope_freqs="rope_freqs.weight" in raw)
+                                 qkv_bias="blk.0.attn_q.bias" in raw, rope_freqs="rope_freqs.weight" in raw,
+                                 qk_norm="blk.0.attn_q_norm.weight" in raw)
     tensors = _tensors(raw, config, source, meta["general.architecture"] in NEOX)
     tokenizer, bpe = _tokenizer(meta, config.vocab_size, source)
     chat_format = chat_template(meta, tokenizer, bpe, source, chat_kwargs) if chat else None
@@ -239,7 +241,8 @@ def _config(meta: dict[str, Any], source: str) -> ModelConfig:
                          int(_need(meta, f"{arch}.block_count", source)), heads, kv_heads, vocab,
                          int(_need(meta, f"{arch}.context_length", source)), shared_classifier=True,
                          rope_theta=float(np.float32(meta.get(f"{arch}.rope.freq_base") or 10000.0)),
-                         norm_eps=float(np.float32(meta.get(f"{arch}.attention.layer_norm_rms_epsilon") or 1e-5)))
+                         norm_eps=float(np.float32(meta.get(f"{arch}.attention.layer_norm_rms_epsilon") or 1e-5)),
+                         head_dim=_head_dim(meta, arch, dim, heads, source))
     config.validate(source)
     rope_dims = meta.get(f"{arch}.rope.dimension_count")
     if rope_dims is not None and int(rope_dims) != config.head_size:
@@ -315,6 +318,16 @@ def _stack(parts: list[Tensor], name: str, source: str) -> Tensor:
                        np.stack([q.scales for q in quants]), mins)
 
 
+def _head_dim(meta: dict[str, Any], arch: str, dim: int, heads: int, source: str) -> int:
+    """ModelConfig.head_dim: the metadata's key length where it is not dim / heads (qwen3), else 0."""
+    key, value = meta.get(f"{arch}.attention.key_length"), meta.get(f"{arch}.attention.value_length")
+    if key is None or (int(key) * heads == dim and dim % heads == 0):
+        return 0
+    if value is not None and int(value) != int(key):
+        raise InputError(f"{source}: attention key length {key} differs from value length {value} (not supported)")
+    return int(key)
+
+
 def _interleaved(t: Tensor, head_size: int) -> Tensor:
     """A NEOX-rotated projection's rows (or bias) per head reordered for the engine's rotation:
     new row 2i = old row i, new row 2i + 1 = old row i + head_size / 2 (their dot products with
@@ -336,6 +349,7 @@ def _tensors(raw: dict[str, Any], config: ModelConfig, source: str, neox: bool) 
     layer_re = re.compile(r"blk\.(\d+)\.(\w+)\.(weight|bias)$")
     names = {(k, "weight"): v for k, v in LAYER_TENSORS.items()}
     names.update({(k, "bias"): v for k, v in LAYER_BIASES.items()} if config.qkv_bias else {})
+    names.update({(k, "weight"): v for k, v in LAYER_QK_NORMS.items()} if config.qk_norm else {})
     per_layer: dict[str, list[Tensor | None]] = {v: [None] * config.n_layers for v in names.values()}
     out: dict[str, Tensor] = {}
     for name, t in raw.items():
@@ -344,7 +358,7 @@ def _tensors(raw: dict[str, Any], config: ModelConfig, source: str, neox: bool) 
             ours = names[(m.group(2), m.group(3))]
             tensor = _one_tensor(t, config_shapes[ours][1:], source)
             per_layer[ours][int(m.group(1))] = _interleaved(tensor, config.head_size) \
-                if neox and ours in ("wq", "wk", "bq", "bk") else tensor
+                if neox and ours in ("wq", "wk", "bq", "bk", "q_norm", "k_norm") else tensor
         elif name.endswith(".weight") and name[:-7] in GLOBAL_TENSORS:
             ours = GLOBAL_TENSORS[name[:-7]]
             out[ours] = _one_tensor(t, config_shapes[ours], source)

@@ -65,8 +65,8 @@ def swiglu(hb: np.ndarray, hb2: np.ndarray) -> np.ndarray:
 
 
 def rope_frequencies(config: ModelConfig) -> np.ndarray:
-    """``1.0f / powf(theta, head_dim / (float)head_size)`` for each pair i = 0, 2, ..., dim - 2."""
-    head_dim = (np.arange(0, config.dim, 2) % config.head_size).astype(np.float32)
+    """``1.0f / powf(theta, head_dim / (float)head_size)`` for each pair i = 0, 2, ..., q_dim - 2."""
+    head_dim = (np.arange(0, config.q_dim, 2) % config.head_size).astype(np.float32)
     exponents = head_dim / F32(config.head_size)
     return _ONE / np.array([powf(config.rope_theta, e) for e in exponents], dtype=np.float32)
 

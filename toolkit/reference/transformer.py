@@ -42,6 +42,7 @@ class _Layer:
     w2: Linear
     w3: Linear
     biases: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # bq, bk, bv (qkv_bias), added after the products
+    qk_norms: tuple[np.ndarray, np.ndarray] | None  # q_norm, k_norm (qk_norm): per-head RMS norm weights
 
 
 def _linear(matrix: Tensor, wide: bool) -> Linear:
@@ -112,8 +113,16 @@ class Transformer:
         if self.config.qkv_bias:
             bq, bk, bv = (_vector(_dense(t[name])[i]) for name in ("bq", "bk", "bv"))
             biases = (bq, bk, bv)
+        qk_norms = None
+        if self.config.qk_norm:
+            qk_norms = (_vector(_dense(t["q_norm"])[i]), _vector(_dense(t["k_norm"])[i]))
         return _Layer(_vector(norms["rms_att"][i]), lin("wq"), lin("wk"), lin("wv"), lin("wo"),
-                      _vector(norms["rms_ffn"][i]), lin("w1"), lin("w2"), lin("w3"), biases)
+                      _vector(norms["rms_ffn"][i]), lin("w1"), lin("w2"), lin("w3"), biases, qk_norms)
+
+    def _per_head(self, vec: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """``ppcllm_head_norms``: each head of vec RMS-normed with weight."""
+        hs = self.config.head_size
+        return np.concatenate([rmsnorm(vec[h:h + hs], weight, self.eps) for h in range(0, vec.shape[0], hs)])
 
     def forward(self, token: int, pos: int) -> np.ndarray:
         """Logits (float32, vocab_size) for ``token`` at ``pos``; fills the cache at ``pos``."""
@@ -126,6 +135,8 @@ class Transformer:
             q, k, v = layer.wq(xb), layer.wk(xb), layer.wv(xb)
             if layer.biases is not None:
                 q, k, v = q + layer.biases[0], k + layer.biases[1], v + layer.biases[2]
+            if layer.qk_norms is not None:
+                q, k = self._per_head(q, layer.qk_norms[0]), self._per_head(k, layer.qk_norms[1])
             q = rotate(q, fcr, fci)
             self.key_cache[index, pos] = rotate(k, fcr[:half_kv], fci[:half_kv])
             self.value_cache[index, pos] = v
@@ -137,7 +148,7 @@ class Transformer:
         return self.classifier(x)
 
     def _attention(self, layer: int, q: np.ndarray, pos: int) -> np.ndarray:
-        """Multi-head attention of ``q`` over positions 0..pos; returns xb (dim,)."""
+        """Multi-head attention of ``q`` over positions 0..pos; returns xb (q_dim,)."""
         c = self.config
         steps = pos + 1
         shape = (steps, c.n_kv_heads, c.head_size)
@@ -147,5 +158,5 @@ class Transformer:
         products = np.multiply(keys.transpose(2, 0, 1), q_t[:, None, :], order="C")  # (hs, T, H)
         att = softmax(sequential_sum(products) / self.sqrt_head_size)  # (T, H)
         xb = sequential_sum(att[:, :, None] * values)  # (H, hs)
-        return xb.reshape(c.dim)
+        return xb.reshape(c.q_dim)
 
