@@ -87,6 +87,18 @@ def forced_agreement(llamaref: LlamaRef, model: Path, prompt: list[int], ours: l
     return sum(1 for step, token in zip(forced, ours) if step.token == token)
 
 
+def greedy_agreement(llamaref: LlamaRef, cache: Path, name: str, model: Path, steps: int,
+                     prompt: str = PROMPTS[0]) -> tuple[list[int], list[int]]:
+    """The engine's greedy ids on target ``name`` equal llama.cpp's up to the first near-tie,
+    at least MIN_COMPARED of them; returns (the prompt's ids, the engine's ids after them)."""
+    ids = llamaref.tokenize(model, [prompt])[0]
+    prompt_ids, ours = printed(cache, name, model, prompt, len(ids), steps)
+    assert prompt_ids == ids
+    agreed = compared(ours, llamaref.generate(model, ids, steps))
+    assert agreed >= MIN_COMPARED, f"a near-tie after {agreed} tokens (a bad test: change the prompt or seed)"
+    return ids, ours
+
+
 def teacher_forced(llamaref: LlamaRef, cache: Path, name: str, model: Path, prompts: list[str],
                    steps: int = 32, tolerance: float = QUANT_TOLERANCE, share: float = EXACT_SHARE,
                    arbiter: bool = False) -> None:

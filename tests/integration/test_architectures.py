@@ -22,7 +22,7 @@ import pytest
 
 from tests.gguf_models import WIDE_256, WIDE_HEADS, Shape, write_llama
 from tests.helpers import smollm_gguf
-from tests.llamacpp_compare import MIN_COMPARED, PROMPTS, compared, printed, teacher_forced
+from tests.llamacpp_compare import PROMPTS, greedy_agreement, teacher_forced
 from toolkit.llamacpp import LlamaRef, host_llamaref
 
 from .conftest import cli
@@ -52,12 +52,7 @@ def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 @pytest.mark.parametrize("name,steps", [("host", 32), ("g4", 16), ("xenon", 16)])
 def test_greedy_equals_llama_cpp_on_f32_weights(llamaref: LlamaRef, model: Path, cache: Path, name: str,
                                                 steps: int) -> None:
-    prompt = PROMPTS[0]
-    ids = llamaref.tokenize(model, [prompt])[0]
-    prompt_ids, ours = printed(cache, name, model, prompt, len(ids), steps)
-    assert prompt_ids == ids
-    agreed = compared(ours, llamaref.generate(model, ids, steps))
-    assert agreed >= MIN_COMPARED, f"a near-tie after {agreed} tokens (a bad test: change the prompt or seed)"
+    greedy_agreement(llamaref, cache, name, model, steps)
 
 
 @pytest.mark.parametrize("mix", ["Q4_K_M", "Q8_0"])

@@ -24,8 +24,7 @@ import pytest
 
 from tests.gguf_models import SMOLLM2_WIDE, TINY, write_llama
 from tests.helpers import smollm_gguf
-from tests.llamacpp_compare import (F32_TOLERANCE, MIN_COMPARED, PROMPTS, compared, engine_output, printed,
-                                     teacher_forced)
+from tests.llamacpp_compare import F32_TOLERANCE, PROMPTS, engine_output, greedy_agreement, teacher_forced
 from toolkit.llamacpp import SDIST, SDIST_SHA256, LlamaRef, host_llamaref
 from toolkit.models.gguf import read_gguf
 from toolkit.reference import tokenizer_bpe
@@ -144,12 +143,7 @@ def random_f32(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("name,steps", [("host", 32), ("g4", 16), ("xenon", 16)])
 def test_greedy_equals_llama_cpp_on_f32_weights(llamaref: LlamaRef, random_f32: Path, cache: Path, name: str,
                                                 steps: int) -> None:
-    prompt = PROMPTS[0]
-    ids = llamaref.tokenize(random_f32, [prompt])[0]
-    prompt_ids, ours = printed(cache, name, random_f32, prompt, len(ids), steps)
-    assert prompt_ids == ids
-    agreed = compared(ours, llamaref.generate(random_f32, ids, steps))
-    assert agreed >= MIN_COMPARED, f"a near-tie after {agreed} tokens (a bad test: change the prompt or seed)"
+    ids, ours = greedy_agreement(llamaref, cache, name, random_f32, steps)
     if name == "host":
         forced = llamaref.generate(random_f32, ids, len(ours), forced=ours)
         assert max(step.gap for step in forced) < F32_TOLERANCE
