@@ -193,8 +193,8 @@ def read_gguf(path: Path, data: bytes, chat: bool = True, chat_kwargs: dict[str,
     meta = _metadata(reader)
     config = _config(meta, source)
     raw = {t.name: t for t in reader.tensors}
-    # an untied classifier; biases on the Q/K/V projections (qwen2's; llama.cpp's llama takes them too)
-    # (and Llama 3.x's RoPE frequency factors)
+    # what the tensors present say: an untied classifier, Q/K/V biases (qwen2's; llama.cpp's llama
+    # takes them too), RoPE frequency factors (Llama 3.x's), per-head Q/K norms (qwen3's)
     config = dataclasses.replace(config, shared_classifier="output.weight" not in raw,
                                  qkv_bias="blk.0.attn_q.bias" in raw, rope_freqs="rope_freqs.weight" in raw,
                                  qk_norm="blk.0.attn_q_norm.weight" in raw)
