@@ -105,9 +105,9 @@ def write_tensors(out: bytearray, bo: str, entries: list[TensorEntry], payloads:
 
 
 def read_table(data: bytes, bo: str, n_entries: int, file_size: int, source: str) -> dict[str, TensorEntry]:
-    if not 0 < n_entries <= MAX_TENSORS:  # the engine's bound too (load.c)
-        raise InputError(f"{source}: the tensor table's {n_entries} entries are out of range (1 .. {MAX_TENSORS})",
-                         RECREATE)
+    if n_entries > MAX_TENSORS:  # the engine's bound too (load.c); none at all: no tokenizer, below
+        raise InputError(f"{source}: the tensor table's {n_entries} entries are more than the format's "
+                         f"{MAX_TENSORS}", RECREATE)
     if HEADER_SIZE + n_entries * ENTRY_SIZE > min(len(data), file_size):
         raise InputError(f"{source}: tensor table of {n_entries} entries runs past the end of the file")
     entries: dict[str, TensorEntry] = {}
