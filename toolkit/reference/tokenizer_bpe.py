@@ -5,7 +5,8 @@ the tokenizers library (the tests hold both to transformers' own GGUF tokenizer)
 them is cut into pre-tokens by the vocabulary's pre-tokenizer (``models.bpe.PRE_GPT2`` ...,
 llama.cpp's; with the engine's UTF-8 rules: a malformed byte is one code point of class "other"),
 and each pre-token's bytes become byte tokens merged lowest rank first (the leftmost of equals);
-under ``PRE_LLAMA3`` a pre-token that is a whole (non-control) token is that token. ``decode``: a token prints its bytes as a C string, a control token nothing.
+under ``PRE_LLAMA3`` a pre-token that is a whole (non-control) token is that token. ``decode``: a
+token prints its bytes as a C string, a control token nothing.
 """
 
 from __future__ import annotations
