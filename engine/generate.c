@@ -224,16 +224,17 @@ static ppcllm_status ppcllm_loop(ppcllm_model *m, const ppcllm_feed *f, int *pos
 }
 
 /* The tokens of text into a new array (*tokens, freed by the caller) from index `extra` on, room
- * for strlen(text) + 3 after it. what ("text", "prompt"): the messages' subject; bad_byte: the
- * message when a byte has no token. */
+ * for the kind's max_tokens after it. what ("text", "prompt"): the messages' subject; bad_byte:
+ * the message when a byte has no token. */
 static ppcllm_status ppcllm_encode_new(ppcllm_model *m, const char *text, const char *what, const char *bad_byte,
                                        size_t extra, int **tokens, int *n_tokens, ppcllm_error *err)
 {
     const ppcllm_tokenizer *t = &m->tok;
-    size_t len = strlen(text), space;
-    size_t need = len > (size_t)-1 - 3 - extra ? 0 : len + 3 + extra; /* BOS, dummy prefix, one spare */
+    size_t len = strlen(text), space, need;
     int ok = 1;
     void *work;
+    need = t->ops->max_tokens(len, &ok);
+    need = ok && need <= (size_t)-1 / sizeof(int) - extra ? need + extra : 0;
     space = t->ops->encode_space(t, len, &ok);
     *tokens = (int *)ppcllm_calloc(&m->a, need, sizeof(int));
     work = ok && space > 0 ? ppcllm_alloc(&m->a, space) : NULL;

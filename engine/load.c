@@ -149,7 +149,7 @@ static ppcllm_status ppcllm_parse_header(ppcllm_model *m, const unsigned char *h
     m->cfg.tok_kind = ppcllm_get_u32(h + 80, *big);
     m->cfg.flags = ppcllm_get_u32(h + 84, *big);
     head = ppcllm_get_u32(h + 88, *big);
-    if (m->cfg.tok_kind > PPCLLM_TOKENIZER_BPE ||
+    if (m->cfg.tok_kind > PPCLLM_TOKENIZER_SPM ||
         (m->cfg.flags & ~(PPCLLM_FLAG_FLOAT_ACTIVATIONS | PPCLLM_FLAG_CHATML | PPCLLM_FLAG_QKV_BIAS |
                              PPCLLM_FLAG_ROPE_FREQS | PPCLLM_FLAG_QK_NORM)) != 0) {
         return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file has an unknown tokenizer kind or flags: ",

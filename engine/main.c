@@ -402,11 +402,18 @@ static int run_encode(ppcllm_model *m, const char *text)
     ppcllm_error err;
     size_t cap = strlen(text) + 3;
     int *ids = (int *)malloc(cap * sizeof(int)), n = 0, i;
+    ppcllm_status st = ids == NULL ? PPCLLM_ERR_NOMEM : ppcllm_encode_text(m, text, ids, (int)cap, &n, &err);
+    if (st != PPCLLM_OK && ids != NULL && (size_t)n > cap) { /* more tokens than bytes: room for all */
+        free(ids);
+        cap = (size_t)n;
+        ids = (int *)malloc(cap * sizeof(int));
+        st = ids == NULL ? PPCLLM_ERR_NOMEM : ppcllm_encode_text(m, text, ids, (int)cap, &n, &err);
+    }
     if (ids == NULL) {
         fprintf(stderr, "error: out of memory\n");
         return EXIT_FAILURE;
     }
-    if (ppcllm_encode_text(m, text, ids, (int)cap, &n, &err) != PPCLLM_OK) {
+    if (st != PPCLLM_OK) {
         fprintf(stderr, "error: %s\n", err.message);
         free(ids);
         return EXIT_FAILURE;

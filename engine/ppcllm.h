@@ -129,7 +129,7 @@ ppcllm_status ppcllm_chat_turn(ppcllm_model *m, ppcllm_chat *c, const char *syst
 ppcllm_status ppcllm_chat_prompt(ppcllm_model *m, const ppcllm_chat *c, const char *system, const char *user,
                                  int *tokens, int cap, int *n_tokens, ppcllm_error *err);
 /* The token ids of text (with BOS where the model's vocabulary adds one): at most cap of them
- * into tokens, their count into *n_tokens. */
+ * into tokens, their count into *n_tokens (also when it is more than cap, with an error). */
 ppcllm_status ppcllm_encode_text(ppcllm_model *m, const char *text, int *tokens, int cap, int *n_tokens,
                                  ppcllm_error *err);
 /* Positions of KV cache to keep (the model's own context at most; opening allocates

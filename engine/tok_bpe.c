@@ -3,11 +3,7 @@
  * toolkit/format/blobs.py), rank-ordered merges of each pre-token (tok_bpe_pre.c cuts them). */
 #include "internal.h"
 
-#include <stdlib.h>
 #include <string.h>
-
-/* control tokens that end a reply, besides the vocabulary's end-of-sequence token */
-static const char *const ppcllm_bpe_stops[] = {"<|endoftext|>", "<|im_end|>"};
 
 /* The "bpe" blob's size, checked before it is read. */
 static ppcllm_status ppcllm_bpe_blob_ok(size_t n, ppcllm_error *err)
@@ -45,7 +41,7 @@ static ppcllm_status ppcllm_bpe_take(ppcllm_tokenizer *t, ppcllm_u32 *words, siz
     b->merges = b->special + b->n_special;
     b->ranges = b->merges + 4 * (size_t)b->n_merges;
     for (i = 0; i < 256 + b->n_special; i++) {
-        if (b->byte_tokens[i] >= vocab && !(i < 256 && b->byte_tokens[i] == 0xFFFFFFFFu)) {
+        if (b->byte_tokens[i] >= vocab && !(i < 256 && b->byte_tokens[i] == PPCLLM_NO_TOKEN)) {
             return ppcllm_fail(err, PPCLLM_ERR_FORMAT, "model file BPE data names an unknown token", NULL);
         }
     }
@@ -97,32 +93,10 @@ static long ppcllm_merge_rank(const ppcllm_tokenizer *t, int a, int b, int *merg
     return -1;
 }
 
-/* s[0 .. len) against the C string piece, as strcmp orders them */
-static int ppcllm_piece_cmp(const char *piece, const unsigned char *s, size_t len)
-{
-    size_t i;
-    for (i = 0; i < len; i++) {
-        unsigned char p = (unsigned char)piece[i];
-        if (p != s[i]) {
-            return p == 0 || p < s[i] ? -1 : 1;
-        }
-    }
-    return piece[len] == '\0' ? 0 : 1;
-}
-
 /* PPCLLM_PRE_LLAMA3: the (last) non-control token whose piece is s[0 .. len), or -1 */
 static int ppcllm_whole_token(const ppcllm_tokenizer *t, const unsigned char *s, size_t len)
 {
-    size_t lo = 0, hi = t->bpe.n_whole;
-    while (lo < hi) { /* the first entry after every piece <= s */
-        size_t mid = (lo + hi) / 2;
-        if (ppcllm_piece_cmp(t->bpe.whole[mid].str, s, len) <= 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo > 0 && ppcllm_piece_cmp(t->bpe.whole[lo - 1].str, s, len) == 0 ? t->bpe.whole[lo - 1].id : -1;
+    return ppcllm_index_find(t->bpe.whole, t->bpe.n_whole, s, len);
 }
 
 /* BPE of one pre-token (raw bytes): byte tokens, then the lowest-ranked adjacent pair merged
@@ -138,7 +112,7 @@ static void ppcllm_bpe_word(const ppcllm_tokenizer *t, const unsigned char *s, s
     }
     for (k = 0; k < len; k++) {
         ppcllm_u32 id = t->bpe.byte_tokens[s[k]];
-        if (id != 0xFFFFFFFFu) { /* a byte the vocabulary lacks is dropped */
+        if (id != PPCLLM_NO_TOKEN) { /* a byte the vocabulary lacks is dropped */
             w[count++] = (int)id;
         }
     }
@@ -241,13 +215,6 @@ static const char *ppcllm_bpe_decode(const ppcllm_tokenizer *t, int prev, int to
     return piece;
 }
 
-static int ppcllm_tokidx_cmp(const void *x, const void *y)
-{
-    const ppcllm_tokidx *a = (const ppcllm_tokidx *)x, *b = (const ppcllm_tokidx *)y;
-    int c = strcmp(a->str, b->str);
-    return c != 0 ? c : (a->id > b->id) - (a->id < b->id);
-}
-
 /* PPCLLM_PRE_LLAMA3: the non-control tokens sorted by piece, for ppcllm_whole_token */
 static ppcllm_status ppcllm_bpe_index(ppcllm_tokenizer *t, const ppcllm_allocator *a, ppcllm_error *err)
 {
@@ -263,19 +230,16 @@ static ppcllm_status ppcllm_bpe_index(ppcllm_tokenizer *t, const ppcllm_allocato
             t->bpe.whole[t->bpe.n_whole++].id = i;
         }
     }
-    qsort(t->bpe.whole, t->bpe.n_whole, sizeof(ppcllm_tokidx), ppcllm_tokidx_cmp);
+    ppcllm_index_sort(t->bpe.whole, t->bpe.n_whole);
     return PPCLLM_OK;
 }
 
-/* The end-of-sequence token and the control tokens of ppcllm_bpe_stops end a reply. */
+/* The end-of-sequence token and the named control tokens (tokenizer.c) end a reply. */
 static ppcllm_status ppcllm_bpe_prepare(ppcllm_tokenizer *t, const ppcllm_allocator *a, ppcllm_error *err)
 {
-    size_t i;
     t->echo_prompt = 0;
     ppcllm_tokenizer_add_stop(t, t->bpe.eos);
-    for (i = 0; i < sizeof ppcllm_bpe_stops / sizeof ppcllm_bpe_stops[0]; i++) {
-        ppcllm_tokenizer_add_stop(t, ppcllm_special_id(t, ppcllm_bpe_stops[i]));
-    }
+    ppcllm_tokenizer_add_named_stops(t);
     return t->bpe.pre == PPCLLM_PRE_LLAMA3 ? ppcllm_bpe_index(t, a, err) : PPCLLM_OK;
 }
 
@@ -287,6 +251,12 @@ static size_t ppcllm_bpe_encode_space(const ppcllm_tokenizer *t, size_t len, int
     return 0; /* no workspace */
 }
 
+static size_t ppcllm_bpe_max_tokens(size_t len, int *ok)
+{
+    (void)ok;
+    return len + 1; /* BOS, at most one per byte */
+}
+
 static void ppcllm_bpe_free(ppcllm_tokenizer *t, const ppcllm_allocator *a)
 {
     ppcllm_free(a, t->bpe.words);
@@ -296,5 +266,5 @@ static void ppcllm_bpe_free(ppcllm_tokenizer *t, const ppcllm_allocator *a)
 
 const ppcllm_tokenizer_ops ppcllm_tok_bpe = {
     "BPE tokenizer", "bpe", ppcllm_bpe_blob_ok, ppcllm_bpe_take, ppcllm_bpe_prepare, ppcllm_bpe_encode_space,
-    ppcllm_bpe_encode, ppcllm_bpe_decode, ppcllm_special_id, ppcllm_bpe_free,
+    ppcllm_bpe_max_tokens, ppcllm_bpe_encode, ppcllm_bpe_decode, ppcllm_special_id, ppcllm_bpe_free,
 };

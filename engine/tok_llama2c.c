@@ -33,10 +33,7 @@ static ppcllm_status ppcllm_sp_prepare(ppcllm_tokenizer *t, const ppcllm_allocat
 {
     int i, n = t->vocab_size;
     ppcllm_tokidx *tmp;
-    for (i = 0; i < 256; i++) {
-        t->sp.byte_pieces[i * 2] = (unsigned char)i;
-        t->sp.byte_pieces[i * 2 + 1] = '\0';
-    }
+    ppcllm_byte_pieces(t);
     t->bos = PPCLLM_BOS;
     t->add_bos = 1;
     t->echo_prompt = 1;
@@ -95,18 +92,10 @@ static int ppcllm_lookup(const ppcllm_tokenizer *t, const char *str)
  * The loop ends when no valid entry is left, as run.c's ends when no pair is found. */
 
 typedef struct {
-    float score;                  /* vocab_scores[id] */
-    int left;                     /* the left symbol's index in the initial sequence */
-    int id;                       /* the merged token */
-    ppcllm_u32 left_ver, right_ver; /* the symbols' versions when this entry was pushed */
-} ppcllm_pair;
-
-typedef struct {
     int *tokens;        /* (n,) the symbols' tokens */
     int *prev, *next;   /* (n,) links, -1 at the ends */
     ppcllm_u32 *ver;    /* (n,) versions */
-    ppcllm_pair *heap;  /* (3 n,) n - 1 initial pairs and at most two per merge */
-    size_t n_heap;
+    ppcllm_heap heap;   /* (3 n,) n - 1 initial pairs and at most two per merge */
     char *buf;          /* 2 * max_token_length + 3 bytes */
 } ppcllm_merger;
 
@@ -131,46 +120,6 @@ static size_t ppcllm_sp_encode_space(const ppcllm_tokenizer *t, size_t text_len,
     return heap + links + piece;
 }
 
-/* a comes out of the heap before b */
-static int ppcllm_pair_before(const ppcllm_pair *a, const ppcllm_pair *b)
-{
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-static void ppcllm_heap_push(ppcllm_merger *g, const ppcllm_pair *p)
-{
-    size_t i = g->n_heap++;
-    while (i > 0 && ppcllm_pair_before(p, &g->heap[(i - 1) / 2])) {
-        g->heap[i] = g->heap[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    g->heap[i] = *p;
-}
-
-static ppcllm_pair ppcllm_heap_pop(ppcllm_merger *g)
-{
-    ppcllm_pair top = g->heap[0], last = g->heap[--g->n_heap];
-    size_t i = 0, n = g->n_heap;
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= n) {
-            break;
-        }
-        if (child + 1 < n && ppcllm_pair_before(&g->heap[child + 1], &g->heap[child])) {
-            child++;
-        }
-        if (!ppcllm_pair_before(&g->heap[child], &last)) {
-            break;
-        }
-        g->heap[i] = g->heap[child];
-        i = child;
-    }
-    if (n > 0) {
-        g->heap[i] = last;
-    }
-    return top;
-}
-
 /* Push the pair (l, next(l)) when its concatenation is a vocabulary piece run.c would merge. */
 static void ppcllm_push_pair(const ppcllm_tokenizer *t, ppcllm_merger *g, int l)
 {
@@ -186,7 +135,7 @@ static void ppcllm_push_pair(const ppcllm_tokenizer *t, ppcllm_merger *g, int l)
         p.id = id;
         p.left_ver = g->ver[l];
         p.right_ver = g->ver[r];
-        ppcllm_heap_push(g, &p);
+        ppcllm_heap_push(&g->heap, &p);
     }
 }
 
@@ -201,12 +150,12 @@ static void ppcllm_merge_pairs(const ppcllm_tokenizer *t, ppcllm_merger *g, int 
         g->next[i] = i + 1 < n ? i + 1 : -1;
         g->ver[i] = 0;
     }
-    g->n_heap = 0;
+    g->heap.n = 0;
     for (i = 0; i + 1 < n; i++) {
         ppcllm_push_pair(t, g, i);
     }
-    while (g->n_heap > 0) {
-        ppcllm_pair p = ppcllm_heap_pop(g);
+    while (g->heap.n > 0) {
+        ppcllm_pair p = ppcllm_heap_pop(&g->heap);
         int l = p.left, r = g->next[l];
         if (g->ver[l] != p.left_ver || r < 0 || g->ver[r] != p.right_ver) {
             continue; /* stale */
@@ -241,8 +190,8 @@ static int ppcllm_sp_encode(const ppcllm_tokenizer *t, const char *text, void *w
     ppcllm_merger g;
     char *buf;
     g.tokens = tokens;
-    g.heap = (ppcllm_pair *)work;
-    g.prev = (int *)(void *)(g.heap + 3 * cap);
+    g.heap.items = (ppcllm_pair *)work;
+    g.prev = (int *)(void *)(g.heap.items + 3 * cap);
     g.next = g.prev + cap;
     g.ver = (ppcllm_u32 *)(void *)(g.next + cap);
     g.buf = buf = (char *)(void *)(g.ver + cap);
@@ -282,20 +231,6 @@ static int ppcllm_sp_encode(const ppcllm_tokenizer *t, const char *text, void *w
     }
     ppcllm_merge_pairs(t, &g, n_tokens);
     return 1;
-}
-
-static int ppcllm_hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
 }
 
 static const char *ppcllm_sp_piece(const ppcllm_tokenizer *t, int prev_token, int token)
@@ -342,12 +277,19 @@ static int ppcllm_sp_special_id(const ppcllm_tokenizer *t, const char *text)
     return -1; /* no control tokens */
 }
 
+static size_t ppcllm_sp_max_tokens(size_t len, int *ok)
+{
+    (void)ok;
+    return len + 3; /* BOS, the dummy prefix, one per byte, one spare */
+}
+
 static void ppcllm_sp_free(ppcllm_tokenizer *t, const ppcllm_allocator *a)
 {
     ppcllm_free(a, t->sp.sorted_vocab);
 }
 
 const ppcllm_tokenizer_ops ppcllm_tok_llama2c = {
-    "llama2.c tokenizer", NULL, NULL, NULL, ppcllm_sp_prepare, ppcllm_sp_encode_space, ppcllm_sp_encode, ppcllm_sp_decode,
+    "llama2.c tokenizer", NULL, NULL, NULL, ppcllm_sp_prepare, ppcllm_sp_encode_space, ppcllm_sp_max_tokens,
+    ppcllm_sp_encode, ppcllm_sp_decode,
     ppcllm_sp_special_id, ppcllm_sp_free,
 };

@@ -2,15 +2,21 @@
  * list) and the one table that maps the header's kind to its operations (tokenizer.h). */
 #include "internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* indexed by the header's tokenizer kind */
 static const ppcllm_tokenizer_ops *const ppcllm_tokenizer_kinds[] = {
     &ppcllm_tok_llama2c, /* PPCLLM_TOKENIZER_LLAMA2C */
     &ppcllm_tok_bpe,     /* PPCLLM_TOKENIZER_BPE */
+    &ppcllm_tok_spm,     /* PPCLLM_TOKENIZER_SPM */
 };
 typedef char ppcllm_check_kinds[sizeof ppcllm_tokenizer_kinds / sizeof ppcllm_tokenizer_kinds[0] ==
-                                PPCLLM_TOKENIZER_BPE + 1 ? 1 : -1];
+                                PPCLLM_TOKENIZER_SPM + 1 ? 1 : -1];
+
+/* control tokens that end a reply, besides the vocabulary's end-of-sequence token (llama.cpp's
+ * end-of-generation names) */
+static const char *const ppcllm_stop_names[] = {"<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>"};
 
 void ppcllm_tokenizer_init(ppcllm_tokenizer *t, ppcllm_u32 kind, int vocab_size)
 {
@@ -84,4 +90,114 @@ int ppcllm_tokenizer_is_stop(const ppcllm_tokenizer *t, int token)
         }
     }
     return 0;
+}
+
+void ppcllm_tokenizer_add_named_stops(ppcllm_tokenizer *t)
+{
+    size_t i;
+    for (i = 0; i < sizeof ppcllm_stop_names / sizeof ppcllm_stop_names[0]; i++) {
+        ppcllm_tokenizer_add_stop(t, t->ops->special_id(t, ppcllm_stop_names[i]));
+    }
+}
+
+/* a comes out of the heap before b */
+static int ppcllm_pair_before(const ppcllm_pair *a, const ppcllm_pair *b)
+{
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+void ppcllm_heap_push(ppcllm_heap *h, const ppcllm_pair *p)
+{
+    size_t i = h->n++;
+    while (i > 0 && ppcllm_pair_before(p, &h->items[(i - 1) / 2])) {
+        h->items[i] = h->items[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->items[i] = *p;
+}
+
+ppcllm_pair ppcllm_heap_pop(ppcllm_heap *h)
+{
+    ppcllm_pair top = h->items[0], last = h->items[--h->n];
+    size_t i = 0, n = h->n;
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= n) {
+            break;
+        }
+        if (child + 1 < n && ppcllm_pair_before(&h->items[child + 1], &h->items[child])) {
+            child++;
+        }
+        if (!ppcllm_pair_before(&h->items[child], &last)) {
+            break;
+        }
+        h->items[i] = h->items[child];
+        i = child;
+    }
+    if (n > 0) {
+        h->items[i] = last;
+    }
+    return top;
+}
+
+static int ppcllm_tokidx_cmp(const void *x, const void *y)
+{
+    const ppcllm_tokidx *a = (const ppcllm_tokidx *)x, *b = (const ppcllm_tokidx *)y;
+    int c = strcmp(a->str, b->str);
+    return c != 0 ? c : (a->id > b->id) - (a->id < b->id);
+}
+
+void ppcllm_index_sort(ppcllm_tokidx *v, size_t n)
+{
+    qsort(v, n, sizeof(ppcllm_tokidx), ppcllm_tokidx_cmp);
+}
+
+/* s[0 .. len) against the C string piece, as strcmp orders them */
+static int ppcllm_piece_cmp(const char *piece, const unsigned char *s, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        unsigned char p = (unsigned char)piece[i];
+        if (p != s[i]) {
+            return p == 0 || p < s[i] ? -1 : 1;
+        }
+    }
+    return piece[len] == '\0' ? 0 : 1;
+}
+
+int ppcllm_index_find(const ppcllm_tokidx *v, size_t n, const unsigned char *s, size_t len)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) { /* the first entry after every piece <= s */
+        size_t mid = (lo + hi) / 2;
+        if (ppcllm_piece_cmp(v[mid].str, s, len) <= 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo > 0 && ppcllm_piece_cmp(v[lo - 1].str, s, len) == 0 ? v[lo - 1].id : -1;
+}
+
+int ppcllm_hexval(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+void ppcllm_byte_pieces(ppcllm_tokenizer *t)
+{
+    int i;
+    for (i = 0; i < 256; i++) {
+        t->sp.byte_pieces[i * 2] = (unsigned char)i;
+        t->sp.byte_pieces[i * 2 + 1] = '\0';
+    }
 }

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["KEEP", "Shape", "SMOLLM2_WIDE", "TINY", "WIDE_256", "WIDE_HEADS", "Chat", "write_llama"]
+__all__ = ["KEEP", "Shape", "SMOLLM2_WIDE", "TINY", "WIDE_256", "WIDE_HEADS", "Chat", "spm_vocabulary", "write_llama"]
 
 _COPIED = ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
            "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
@@ -73,6 +73,9 @@ def _with_chat(meta: list[tuple[str, Any, Any]], chat: Chat) -> list[tuple[str, 
     types = list(values["tokenizer.ggml.token_type"]) + [3] * (len(tokens) - len(values["tokenizer.ggml.tokens"]))
     changed = {"tokenizer.ggml.tokens": (V.ARRAY, tokens), "tokenizer.ggml.token_type": (V.ARRAY, types),
                "tokenizer.chat_template": (V.STRING, chat.template), "tokenizer.ggml.add_bos_token": (V.BOOL, chat.add_bos)}
+    if "tokenizer.ggml.scores" in values:  # a SentencePiece vocabulary: the added tokens score 0
+        scores = list(values["tokenizer.ggml.scores"])
+        changed["tokenizer.ggml.scores"] = (V.ARRAY, scores + [0.0] * (len(tokens) - len(scores)))
     if chat.bos is not None:
         changed["tokenizer.ggml.bos_token_id"] = (V.UINT32, tokens.index(chat.bos))
     kept = [(key, vtype, value) for key, vtype, value in meta if key not in changed]
@@ -90,10 +93,37 @@ def _with_tokens(meta: list[tuple[str, Any, Any]], tokens: tuple[str, ...]) -> l
     return [(key, vtype, changed.get(key, value)) for key, vtype, value in meta] if tokens else meta
 
 
+def spm_vocabulary(tokenizer_bin: Path, add_space_prefix: bool | None = None, control: tuple[str, ...] = (),
+                   user_defined: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
+    """The GGUF SentencePiece metadata (tokenizer.ggml.model "llama") of a llama2.c tokenizer.bin:
+    its pieces with U+2581 for spaces, as GGUF spells them, its scores, <unk> unknown, <s> and </s>
+    control (llama2.c's file spells them with newlines around), <0x00>..<0xFF> byte tokens, the rest normal; ``control`` and ``user_defined`` tokens
+    appended (score 0); add_space_prefix stated unless None (llama.cpp's default: true)."""
+    from gguf import GGUFValueType as V
+
+    from toolkit.models.llama2c import parse_tokenizer
+
+    tok = parse_tokenizer(tokenizer_bin.read_bytes(), str(tokenizer_bin), "<")
+    tokens = ["<unk>", "<s>", "</s>"] + [piece.decode("utf-8").replace(" ", "\u2581") for piece in tok.pieces[3:]]
+    types = [2, 3, 3] + [6 if t.startswith("<0x") and len(t) == 6 else 1 for t in tokens[3:]]
+    tokens += [*control, *user_defined]
+    types += [3] * len(control) + [4] * len(user_defined)
+    scores = [float(s) for s in tok.scores] + [0.0] * (len(control) + len(user_defined))
+    meta = [("tokenizer.ggml.model", V.STRING, "llama"), ("tokenizer.ggml.tokens", V.ARRAY, tokens),
+            ("tokenizer.ggml.scores", V.ARRAY, scores), ("tokenizer.ggml.token_type", V.ARRAY, types),
+            ("tokenizer.ggml.bos_token_id", V.UINT32, 1), ("tokenizer.ggml.eos_token_id", V.UINT32, 2),
+            ("tokenizer.ggml.unknown_token_id", V.UINT32, 0)]
+    return meta + ([("tokenizer.ggml.add_space_prefix", V.BOOL, add_space_prefix)]
+                   if add_space_prefix is not None else [])
+
+
 def _vocabulary(source: Path) -> list[tuple[str, Any, Any]]:
-    """(key, gguf value type, value) of the tokenizer and chat metadata of ``source``."""
+    """(key, gguf value type, value) of the tokenizer and chat metadata of ``source`` (a GGUF, or
+    a llama2.c tokenizer.bin: ``spm_vocabulary``)."""
     from gguf import GGUFReader
 
+    if source.suffix == ".bin":
+        return spm_vocabulary(source)
     reader = GGUFReader(source, "r")
     out = []
     for key in _COPIED:
@@ -168,18 +198,20 @@ def llama3_rope_factors(head_size: int, base: float, factor: float = 32.0, low: 
 
 def write_llama(path: Path, shape: Shape, vocabulary_from: Path, seed: int = 0, chat: Chat | None = None,
                 pre: str | None = KEEP, added: tuple[str, ...] = (), arch: str = "llama",
-                llama3_rope: bool = False) -> Path:
+                llama3_rope: bool = False, vocabulary: list[tuple[str, Any, Any]] | None = None) -> Path:
     """An F32 GGUF of ``shape`` with the vocabulary of the GGUF ``vocabulary_from`` (and
     ``chat``'s template and tokens, when given; and the normal tokens ``added``), its
     pre-tokenizer named ``pre`` (None: no tokenizer.ggml.pre at all); ``arch`` "llama", or
     "qwen2" (Q/K/V biases, llama.cpp's NEOX rotation, RoPE base 1e6 as Qwen2.5's), or "qwen3"
     (qwen2's rotation and base, no biases, per-head Q/K norms; give it WIDE_HEADS); with
     ``llama3_rope``, Llama 3.2's scaled RoPE (the rope_freqs tensor) for an original context of
-    64, not 8192, so that the factors change the angles at a short test's positions."""
+    64, not 8192, so that the factors change the angles at a short test's positions;
+    ``vocabulary``: the tokenizer metadata itself (``spm_vocabulary``) instead of
+    ``vocabulary_from``'s."""
     from gguf import GGUFValueType as V
     from gguf import GGUFWriter
 
-    meta = _vocabulary(vocabulary_from)
+    meta = vocabulary if vocabulary is not None else _vocabulary(vocabulary_from)
     if chat is not None:
         meta = _with_chat(meta, chat)
     meta = _with_tokens(meta, added)

@@ -126,7 +126,7 @@ def bench_model(shape: str, tokenizer: Path | None) -> tuple[Model, str]:
 
 def forced_prompt(model: Model, positions: int) -> bytes:
     """A prompt that encodes to more than ``positions`` tokens, so no position samples."""
-    if model.bpe is not None:  # GPT-2 BPE: every repetition is several tokens
+    if model.bpe is not None or model.spm is not None:  # GGUF vocabularies: every repetition is several tokens
         return b"Once upon a time " * (positions + 1)
     text = b"a" if model.tokenizer.pieces[3] == b"<0x00>" else b"Once upon a time "
     prompt = text * (positions + 1)

@@ -75,6 +75,7 @@ FILES = (
     FileSpec("tok_llama2c.c", ENGINE),
     FileSpec("tok_bpe.c", ENGINE),
     FileSpec("tok_bpe_pre.c", ENGINE),
+    FileSpec("tok_spm.c", ENGINE),
     FileSpec("sampler.c", ENGINE),
     FileSpec("generate.c", ENGINE),
     FileSpec("ppcllm.c", ENGINE),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .blobs import (BPE_HEADER_WORDS, CLASS_LETTER, CLASS_NUMBER, CLASS_SPACE, WHITE_SPACE, blob_payloads,
                     bpe_blob, chat_blob, class_ranges, parse_bpe_blob, parse_bpe_words, parse_chat_blob,
-                    read_blob, read_tokenizer_blob)
+                    parse_spm_blob, read_blob, read_tokenizer_blob, spm_blob)
 from .codec import decode, encode
 from .detect import model_bound, parse_any, read_any
 from .header import (Header, file_endian, header_prefix_size, read_header, read_header_file, sniff,
@@ -19,7 +19,7 @@ from .layout import (ALIGNMENT, BLOCK_DTYPES, BOM, BPE_TENSOR, CHAT_TENSOR, DTYP
                      FLAG_FLOAT_ACTIVATIONS, FORMAT_VERSION, HEADER_FORMAT, HEADER_SIZE, KEPT_DTYPES, KEPT_NAMES,
                      MAGIC, MATRICES, MAX_TENSORS,
                      MINS_SUFFIX, NAME_BYTES, QUANT_DTYPES, QUANT_NAMES, QUANT_NAMES_TO_CODE, SCALES_SUFFIX,
-                     TOKENIZER_BPE, TOKENIZER_LLAMA2C, TOKENIZER_TENSOR)
+                     SPM_TENSOR, TOKENIZER_BPE, TOKENIZER_LLAMA2C, TOKENIZER_SPM, TOKENIZER_TENSOR)
 from .tensors import Payload, TensorEntry, place, read_table, read_tensor, tensor_payloads, write_tensors
 
 __all__ = [
@@ -29,9 +29,9 @@ __all__ = [
     "FORMAT_VERSION", "HEADER_FORMAT", "HEADER_SIZE", "Header", "KEPT_DTYPES", "KEPT_NAMES", "MAGIC", "MATRICES",
     "MAX_TENSORS", "MINS_SUFFIX",
     "NAME_BYTES", "Payload", "QUANT_DTYPES", "QUANT_NAMES", "QUANT_NAMES_TO_CODE", "SCALES_SUFFIX",
-    "TOKENIZER_BPE", "TOKENIZER_LLAMA2C", "TOKENIZER_TENSOR", "TensorEntry", "WHITE_SPACE", "blob_payloads",
+    "SPM_TENSOR", "TOKENIZER_BPE", "TOKENIZER_LLAMA2C", "TOKENIZER_SPM", "TOKENIZER_TENSOR", "TensorEntry", "WHITE_SPACE", "blob_payloads",
     "bpe_blob", "chat_blob", "class_ranges", "decode", "encode", "file_endian", "header_prefix_size",
-    "model_bound", "parse_any", "parse_bpe_blob", "parse_bpe_words", "parse_chat_blob", "place", "read_any",
+    "model_bound", "parse_any", "parse_bpe_blob", "parse_bpe_words", "parse_chat_blob", "parse_spm_blob", "spm_blob", "place", "read_any",
     "read_blob", "read_header", "read_header_file", "read_table", "read_tensor", "read_tokenizer_blob",
     "sniff", "tensor_payloads", "write_header", "write_tensors",
 ]

@@ -16,6 +16,13 @@ order:
                                2 number (\\p{N}), 3 white space (\\s), 4 punctuation (\\p{P} and
                                $+<=>^~|, else "other" like the rest); sorted, disjoint
 
+``spm`` (GGUF SentencePiece vocabularies only; their pieces stay as GGUF spells them, spaces as
+U+2581), u32 words in the file's byte order:
+
+    reserved (0), bos id, eos id, add_bos (0/1), add_space_prefix (0/1), vocab_size
+    byte_tokens[256]           token id of every byte for byte fallback (NO_TOKEN: none)
+    types[vocab_size]          GGUF's token type of each token (models.spm.NORMAL ... BYTE)
+
 ``chat`` (models with a chat template; its turn format, toolkit/models/chat.py), u32 words in
 the file's byte order, then the strings:
 
@@ -42,8 +49,9 @@ from ..errors import InputError
 from ..models import Model, Tokenizer
 from ..models.bpe import BPE, NO_TOKEN, PRE_DEFAULT
 from ..models.chat import MAX_STOPS, ChatFormat
+from ..models.spm import BYTE, SPM
 from ..models.llama2c import parse_tokenizer, tokenizer_bytes
-from .layout import BPE_TENSOR, CHAT_TENSOR, DTYPE_BYTES, RECREATE, TOKENIZER_TENSOR
+from .layout import BPE_TENSOR, CHAT_TENSOR, DTYPE_BYTES, RECREATE, SPM_TENSOR, TOKENIZER_TENSOR
 from .tensors import Payload, TensorEntry
 
 CLASS_LETTER, CLASS_NUMBER, CLASS_SPACE, CLASS_PUNCT = 1, 2, 3, 4
@@ -59,6 +67,8 @@ def blob_payloads(model: Model, bo: str) -> list[Payload]:
     blobs = [(TOKENIZER_TENSOR, tokenizer_bytes(model.tokenizer, bo))]
     if model.bpe is not None:
         blobs.append((BPE_TENSOR, bpe_blob(model.bpe, bo)))
+    if model.spm is not None:
+        blobs.append((SPM_TENSOR, spm_blob(model.spm, bo)))
     if model.chat is not None:
         blobs.append((CHAT_TENSOR, chat_blob(model.chat, bo)))
     return [(name, DTYPE_BYTES, (len(blob),), blob) for name, blob in blobs]
@@ -151,6 +161,30 @@ def parse_bpe_words(words: Sequence[int], vocab_size: int, source: str) -> BPE:
     ranked = sorted(quads, key=lambda q: q[2])
     return BPE(tuple(ids[:256]), tuple(ids[256:]),
                tuple((q[0], q[1]) for q in ranked), tuple(q[3] for q in ranked), bos, eos, bool(add_bos), pre)
+
+
+SPM_HEADER_WORDS = 6
+
+
+def spm_blob(spm: SPM, byteorder: str) -> bytes:
+    """The ``spm`` blob in ``byteorder`` ('<' or '>')."""
+    words = [0, spm.bos_id, spm.eos_id, int(spm.add_bos), int(spm.add_space_prefix), len(spm.types),
+             *spm.byte_tokens, *spm.types]
+    return struct.pack(f"{byteorder}{len(words)}I", *words)
+
+
+def parse_spm_blob(data: bytes, byteorder: str, vocab_size: int, source: str) -> SPM:
+    """The inverse of ``spm_blob``, every bound checked as engine/tok_spm.c checks it."""
+    count = SPM_HEADER_WORDS + 256 + vocab_size
+    if len(data) != 4 * count:
+        raise InputError(f"{source}: SentencePiece tokenizer data has the wrong size", RECREATE)
+    words = struct.unpack(f"{byteorder}{count}I", data)
+    reserved, bos, eos, add_bos, prefix, n = words[:SPM_HEADER_WORDS]
+    byte_ids, types = words[SPM_HEADER_WORDS:SPM_HEADER_WORDS + 256], words[SPM_HEADER_WORDS + 256:]
+    if reserved or bos >= vocab_size or eos >= vocab_size or add_bos > 1 or prefix > 1 or n != vocab_size or \
+            any(vocab_size <= i != NO_TOKEN for i in byte_ids) or any(t > BYTE for t in types):
+        raise InputError(f"{source}: SentencePiece tokenizer data is inconsistent", RECREATE)
+    return SPM(tuple(types), tuple(byte_ids), bos, eos, bool(add_bos), bool(prefix))
 
 
 CHAT_DEFAULT_SYSTEM, CHAT_SYSTEM_ROLE, CHAT_FOLDED = 1, 2, 4

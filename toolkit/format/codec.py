@@ -5,10 +5,10 @@ from __future__ import annotations
 from .. import quant as qmod
 from ..errors import UsageError
 from ..models import Activations, Model, Tensor
-from .blobs import blob_payloads, parse_bpe_blob, parse_chat_blob, read_blob, read_tokenizer_blob
+from .blobs import blob_payloads, parse_bpe_blob, parse_chat_blob, parse_spm_blob, read_blob, read_tokenizer_blob
 from .header import read_header, write_header
 from .layout import (BLOCK_DTYPES, BPE_TENSOR, CHAT_TENSOR, DTYPE_F32, ENDIANS, KEPT_DTYPES, MATRICES,
-                     QUANT_NAMES_TO_CODE)
+                     QUANT_NAMES_TO_CODE, SPM_TENSOR)
 from .tensors import place, read_layers, read_tensor, tensor_payloads, write_tensors
 
 
@@ -50,7 +50,9 @@ def decode(data: bytes, source: str) -> Model:
     tokenizer = read_tokenizer_blob(data, bo, entries, config.vocab_size, source)
     bpe = parse_bpe_blob(read_blob(data, entries, BPE_TENSOR, source), bo, config.vocab_size, source) \
         if header.bpe else None
+    spm = parse_spm_blob(read_blob(data, entries, SPM_TENSOR, source), bo, config.vocab_size, source) \
+        if header.spm else None
     chat = parse_chat_blob(read_blob(data, entries, CHAT_TENSOR, source), bo, config.vocab_size, source) \
         if header.chat else None
-    return Model(config, tensors, tokenizer, bpe=bpe, chat=chat,
+    return Model(config, tensors, tokenizer, bpe=bpe, spm=spm, chat=chat,
                  activations=header.activations)

@@ -12,8 +12,8 @@ from ..models import Activations, Model, ModelConfig
 from .layout import (ALIGNMENT, BOM, BPE_TENSOR, CHAT_TENSOR, DTYPE_BYTES, DTYPE_Q4_1, ENDIANS, ENTRY_SIZE,
                      FLAG_CHATML, FLAG_FLOAT_ACTIVATIONS, FLAG_QK_NORM, FLAG_QKV_BIAS, FLAG_ROPE_FREQS,
                      FORMAT_VERSION, HEADER_FORMAT, HEADER_SIZE, MAGIC,
-                     QUANT_NAMES, QUANT_NAMES_TO_CODE, RECREATE, TOKENIZER_BPE, TOKENIZER_LLAMA2C,
-                     TOKENIZER_TENSOR)
+                     QUANT_NAMES, QUANT_NAMES_TO_CODE, RECREATE, SPM_TENSOR, TOKENIZER_BPE, TOKENIZER_LLAMA2C,
+                     TOKENIZER_SPM, TOKENIZER_TENSOR)
 from .tensors import TensorEntry, read_table
 
 RECREATE_NEWER = "re-create the file with this version's `ppc-llm convert`"
@@ -45,7 +45,11 @@ def write_header(out: bytearray, bo: str, model: Model, quant: str, file_size: i
                      file_size, n_entries, cfg.dim, cfg.hidden_dim, cfg.n_layers, cfg.n_heads,
                      cfg.n_kv_heads, cfg.vocab_size, cfg.seq_len, int(cfg.shared_classifier),
                      cfg.rope_theta, cfg.norm_eps, QUANT_NAMES_TO_CODE[quant],
-                     TOKENIZER_BPE if model.bpe is not None else TOKENIZER_LLAMA2C, _flags(model), cfg.head_dim)
+                     _tokenizer_kind(model), _flags(model), cfg.head_dim)
+
+
+def _tokenizer_kind(model: Model) -> int:
+    return TOKENIZER_BPE if model.bpe is not None else TOKENIZER_SPM if model.spm is not None else TOKENIZER_LLAMA2C
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,8 @@ class Header:
     endian: str
     config: ModelConfig
     quant: str                 # the header's weight quantization
-    bpe: bool                  # GPT-2 byte-level BPE tokenizer (else llama2.c's)
+    bpe: bool                  # GPT-2 byte-level BPE tokenizer
+    spm: bool                  # GGUF SentencePiece tokenizer (neither: llama2.c's)
     chat: bool                 # a chat template (the "chat" blob)
     activations: Activations   # what the block-quantized matrices multiply
     file_size: int
@@ -91,18 +96,20 @@ def read_header(data: bytes, file_size: int, source: str) -> Header:
     config.validate(source)
     if quant_code not in QUANT_NAMES:
         raise InputError(f"{source}: unknown weight quantization code {quant_code}", RECREATE_NEWER)
-    if tok_kind not in (TOKENIZER_LLAMA2C, TOKENIZER_BPE) or flags > 31:
+    if tok_kind not in (TOKENIZER_LLAMA2C, TOKENIZER_BPE, TOKENIZER_SPM) or flags > 31:
         raise InputError(f"{source}: unknown tokenizer kind {tok_kind} or flags {flags}", RECREATE_NEWER)
     activations = Activations.FLOAT32 if flags & FLAG_FLOAT_ACTIVATIONS else Activations.INT8
     if quant_code == DTYPE_Q4_1 and activations is not Activations.FLOAT32:
         raise InputError(f"{source}: q4_1 weights without the float-activation flag (GGUF models only)", RECREATE)
     entries = read_table(data, bo, n_entries, file_size, source)
     chat = bool(flags & FLAG_CHATML)
-    needed = [TOKENIZER_TENSOR] + ([BPE_TENSOR] if tok_kind == TOKENIZER_BPE else []) + ([CHAT_TENSOR] if chat else [])
+    kind_blob = {TOKENIZER_BPE: [BPE_TENSOR], TOKENIZER_SPM: [SPM_TENSOR]}.get(tok_kind, [])
+    needed = [TOKENIZER_TENSOR] + kind_blob + ([CHAT_TENSOR] if chat else [])
     for name in needed:
         if name not in entries or entries[name].dtype != DTYPE_BYTES:
             raise InputError(f"{source}: no embedded {name} data", RECREATE)
-    return Header(endian, config, QUANT_NAMES[quant_code], tok_kind == TOKENIZER_BPE, chat, activations,
+    return Header(endian, config, QUANT_NAMES[quant_code], tok_kind == TOKENIZER_BPE, tok_kind == TOKENIZER_SPM, chat,
+                  activations,
                   file_size, entries)
 
 

@@ -56,7 +56,7 @@ MAGIC = b"PPCLLM\0\0"
 BOM = 0x0A0B0C0D
 # 7: the bpe blob names its pre-tokenizer and marks punctuation; 6: the chat blob holds the turn
 # format (strings, flags, stop ids); 5: the bpe blob's first word is reserved (no digit-splitting flag)
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 HEADER_SIZE = 128
 ENTRY_SIZE = 64
 # tensor table entries a file may have: a GGUF mix stored per layer takes up to three per matrix and
@@ -78,7 +78,7 @@ KEPT_NAMES = {code: name for name, code in KEPT_DTYPES.items()}
 QUANT_DTYPES = {"f32": DTYPE_F32, **{kind: BLOCK_DTYPES[kind] for kind in KINDS}}  # what --quant makes
 QUANT_NAMES = {code: name for name, code in {**QUANT_DTYPES, **BLOCK_DTYPES}.items()}
 QUANT_NAMES_TO_CODE = {"f32": DTYPE_F32, **BLOCK_DTYPES}
-TOKENIZER_LLAMA2C, TOKENIZER_BPE = 0, 1
+TOKENIZER_LLAMA2C, TOKENIZER_BPE, TOKENIZER_SPM = 0, 1, 2
 # FLAG_CHATML: any chat template (the name from v4); FLAG_QKV_BIAS: the attention's Q/K/V
 # projections add biases (tensors bq, bk, bv: qwen2); FLAG_ROPE_FREQS: RoPE's angles are divided
 # by per-pair factors (tensor rope_freqs: Llama 3.x's RoPE scaling); FLAG_QK_NORM: q and k are
@@ -89,6 +89,7 @@ SCALES_SUFFIX = ".scales"
 MINS_SUFFIX = ".mins"
 TOKENIZER_TENSOR = "tokenizer"
 BPE_TENSOR = "bpe"
+SPM_TENSOR = "spm"
 CHAT_TENSOR = "chat"
 ENDIANS = {"big": ">", "little": "<"}
 HEADER_FORMAT = "8sIIIIQI7IIffIIII"

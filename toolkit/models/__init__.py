@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import InputError
 from ..quant import BlockTensor, LayerStack, QuantTensor
 from .bpe import BPE
+from .spm import SPM
 from .chat import ChatFormat
 
 Tensor = np.ndarray | QuantTensor | BlockTensor | LayerStack
@@ -132,6 +133,7 @@ class Model:
     tensors: dict[str, Tensor]
     tokenizer: Tokenizer
     bpe: BPE | None = None
+    spm: SPM | None = None
     chat: ChatFormat | None = None
     activations: Activations = Activations.INT8
     notes: tuple[str, ...] = ()

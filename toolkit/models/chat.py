@@ -31,7 +31,8 @@ from ..errors import InputError
 # llama.cpp's end-of-generation tokens, by their text (src/llama-vocab.cpp), when the vocabulary has them
 EOG_NAMES = ("<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
              "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
-             "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>")
+             "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+             "<\uff5cend\u2581of\u2581sentence\uff5c>", "[e~[")
 MAX_STOPS = 16  # the engine's chat stop list (PPCLLM_MAX_CHAT_STOPS)
 SYSTEM, USER, REPLY, USER2 = "\x01S\x01", "\x01U1\x01", "\x01A1\x01", "\x01U2\x01"
 NO_CHAT = "convert it with `ppc-llm convert --no-chat` (no chat mode), or chat with another model"

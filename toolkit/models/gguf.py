@@ -27,7 +27,8 @@ from ..errors import InputError
 from ..quant import BLOCK_FORMATS, GROUP, BlockTensor, LayerStack, QuantTensor, padded_groups
 from . import Activations, Model, ModelConfig, Tensor, Tokenizer
 from .bpe import BPE, NO_TOKEN, PRE_LLAMA3, PRE_NAMES, piece_bytes
-from .chat import ChatFormat, derive, stop_ids
+from .chat import EOG_NAMES, ChatFormat, derive, stop_ids
+from .spm import CONTROL as SPM_CONTROL, DEFAULT_BOS, DEFAULT_EOS, NORMAL, SPM, byte_tokens as spm_byte_tokens
 
 MAGIC = b"GGUF"
 MAX_COUNT = 1 << 20          # tensors, metadata entries
@@ -199,12 +200,13 @@ def read_gguf(path: Path, data: bytes, chat: bool = True, chat_kwargs: dict[str,
                                  qkv_bias="blk.0.attn_q.bias" in raw, rope_freqs="rope_freqs.weight" in raw,
                                  qk_norm="blk.0.attn_q_norm.weight" in raw)
     tensors = _tensors(raw, config, source, meta["general.architecture"] in NEOX)
-    tokenizer, bpe = _tokenizer(meta, config.vocab_size, source)
-    chat_format = chat_template(meta, tokenizer, bpe, source, chat_kwargs) if chat else None
-    notes = [PRE_MISSING_NOTE] if not meta.get("tokenizer.ggml.pre") else []
+    tokenizer, vocab = _tokenizer(meta, config.vocab_size, source)
+    chat_format = chat_template(meta, tokenizer, vocab, source, chat_kwargs) if chat else None
+    notes = [PRE_MISSING_NOTE] if isinstance(vocab, BPE) and not meta.get("tokenizer.ggml.pre") else []
     if chat_format is not None and chat_format.date is not None:
         notes.append(f"note: the chat template asks for today's date: frozen at conversion as {chat_format.date!r}")
-    return Model(config, tensors, tokenizer, bpe=bpe, chat=chat_format,
+    return Model(config, tensors, tokenizer, bpe=vocab if isinstance(vocab, BPE) else None,
+                 spm=vocab if isinstance(vocab, SPM) else None, chat=chat_format,
                  activations=Activations.FLOAT32, notes=tuple(notes))
 
 
@@ -375,10 +377,45 @@ def _tensors(raw: dict[str, Any], config: ModelConfig, source: str, neox: bool) 
     return {name: out[name] for name in config_shapes}
 
 
-def _tokenizer(meta: dict[str, Any], vocab: int, source: str) -> tuple[Tokenizer, BPE]:
+def _tokenizer(meta: dict[str, Any], vocab: int, source: str) -> tuple[Tokenizer, BPE | SPM]:
     model = meta.get("tokenizer.ggml.model")
+    if model == "llama":
+        return _spm_tokenizer(meta, vocab, source)
     if model != "gpt2":
-        raise InputError(f"{source}: tokenizer model {model!r} is not supported (ppc-llm reads GPT-2 byte-level BPE)")
+        raise InputError(f"{source}: tokenizer model {model!r} is not supported (ppc-llm reads GPT-2 byte-level BPE "
+                         "('gpt2') and SentencePiece ('llama'))")
+    return _bpe_tokenizer(meta, vocab, source)
+
+
+def _special_id(meta: dict[str, Any], key: str, default: int, vocab: int) -> int:
+    """A special token id from the metadata; llama.cpp keeps its default for one outside the vocabulary."""
+    value = meta.get(f"tokenizer.ggml.{key}_token_id")
+    return int(value) if isinstance(value, int) and 0 <= value < vocab else default
+
+
+def _spm_tokenizer(meta: dict[str, Any], vocab: int, source: str) -> tuple[Tokenizer, SPM]:
+    """A SentencePiece vocabulary with llama.cpp's defaults: BOS 1 and EOS 2, BOS added, a space
+    prefix; tokens llama.cpp takes for end-of-generation by their text are control tokens."""
+    tokens = [str(t) for t in _need(meta, "tokenizer.ggml.tokens", source)]
+    types = [int(t) for t in (meta.get("tokenizer.ggml.token_type") or [NORMAL] * vocab)]
+    scores = [float(np.float32(s)) for s in (meta.get("tokenizer.ggml.scores") or [0.0] * vocab)]
+    if len(types) != vocab or len(scores) != vocab:
+        raise InputError(f"{source}: {len(types)} token types and {len(scores)} scores for {vocab} tokens", FIX)
+    if meta.get("tokenizer.ggml.add_eos_token"):
+        raise InputError(f"{source}: the vocabulary asks for EOS after every text (add_eos_token), "
+                         "which ppc-llm does not do", "set tokenizer.ggml.add_eos_token to false (gguf-set-metadata)")
+    types = [SPM_CONTROL if tok in EOG_NAMES else typ for tok, typ in zip(tokens, types)]
+    pieces = [tok.encode("utf-8") for tok in tokens]
+    stated_bos, stated_prefix = meta.get("tokenizer.ggml.add_bos_token"), meta.get("tokenizer.ggml.add_space_prefix")
+    spm = SPM(tuple(types), spm_byte_tokens(pieces), _special_id(meta, "bos", DEFAULT_BOS, vocab),
+              _special_id(meta, "eos", DEFAULT_EOS, vocab), True if stated_bos is None else bool(stated_bos),
+              True if stated_prefix is None else bool(stated_prefix))
+    if max(spm.bos_id, spm.eos_id) >= vocab:
+        raise InputError(f"{source}: bos/eos token ids {spm.bos_id}/{spm.eos_id} lie outside the vocabulary", FIX)
+    return Tokenizer(tuple(pieces), tuple(scores), max(1, max(len(p) for p in pieces))), spm
+
+
+def _bpe_tokenizer(meta: dict[str, Any], vocab: int, source: str) -> tuple[Tokenizer, BPE]:
     pre_name = str(meta.get("tokenizer.ggml.pre") or "default")
     if pre_name not in PRE_NAMES:
         raise InputError(f"{source}: pre-tokenizer {pre_name!r} is not supported (ppc-llm knows: "
@@ -422,10 +459,10 @@ def _byte_tokens(pieces: list[bytes], special: set[int]) -> tuple[int, ...]:
     return tuple(ids.get(bytes([b]), NO_TOKEN) for b in range(256))
 
 
-def chat_template(meta: dict[str, Any], tokenizer: Tokenizer, bpe: BPE | None, source: str,
+def chat_template(meta: dict[str, Any], tokenizer: Tokenizer, bpe: BPE | SPM | None, source: str,
                   kwargs: dict[str, Any] | None = None) -> ChatFormat | None:
     """The chat turn format of the GGUF's ``tokenizer.chat_template`` (toolkit/models/chat.py),
-    None without one (or without control tokens to spell it: a BPE vocabulary's)."""
+    None without one (or without control tokens to spell it: a GGUF vocabulary's)."""
     template = meta.get("tokenizer.chat_template")
     if not isinstance(template, str) or bpe is None:
         return None

@@ -1,25 +1,25 @@
 """The engine's generation loops over the reference transformer, recording what each step prints.
 
 ``generate`` returns what the C program prints plus, per step, how close the step came to
-choosing another token (``StepRecord.margin``), for both vocabularies: llama2.c's (run.c's
+choosing another token (``StepRecord.margin``), for every vocabulary: llama2.c's (run.c's
 ``generate``: BOS, the prompt forced token by token, then sampling until BOS or ``steps``) and
-GPT-2 BPE (the engine's ``ppcllm_run_bpe``: the prompt printed as typed, all its positions run,
-then sampling until a stop token or ``steps`` tokens in all).
+GGUF's, GPT-2 BPE or SentencePiece (the engine's ``ppcllm_run``: the prompt printed as typed, all
+its positions run, then sampling until a stop token or ``steps`` tokens in all).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import UsageError
 from ..models import Model
-from ..models.bpe import BPE
 from ..render import DEFAULT_CTX
 from ..sampling import Sampling
-from . import tokenizer_bpe, tokenizer_llama2c
+from . import tokenizer_bpe, tokenizer_llama2c, tokenizer_spm
 from .sampler import Sampler, sampler_for
 from .tokenizer_llama2c import BOS
 from .transformer import Transformer
@@ -95,8 +95,9 @@ def generate(model: Model, prompt: bytes | str, temperature: float, topp: float,
     chain = Sampling(temperature, topp, seed, top_k, min_p, repeat_penalty, repeat_last_n)
     sampler = sampler_for(temperature, topp, seed, chain)
     transformer = Transformer(model, positions=seq_len if n_predict is not None else limits.steps)
-    if model.bpe is not None:
-        records, tokens = _generate_bpe(model, model.bpe, transformer, prompt, sampler, limits)
+    codec = _codec(model)
+    if codec is not None:
+        records, tokens = _generate_gguf(codec, transformer, prompt, sampler, limits)
     else:
         records, tokens = _generate_llama2c(model, transformer, prompt, sampler, limits)
     text = b"".join(record.printed for record in records) + b"\n"
@@ -143,19 +144,43 @@ def _generate_llama2c(model: Model, transformer: Transformer, prompt: bytes | st
     return records, tokens
 
 
-def _generate_bpe(model: Model, bpe: BPE, transformer: Transformer, prompt: bytes | str, sampler: Sampler,
-                  limits: _Limits) -> tuple[list[StepRecord], list[int]]:
-    """``ppcllm_run_bpe`` + ``ppcllm_continue``: ``steps`` printed tokens in all (the prompt's
+@dataclass(frozen=True)
+class _Codec:
+    """A GGUF vocabulary's encode, decode and stops, whichever its kind."""
+
+    encode: Callable[[bytes | str], list[int]]
+    decode: Callable[[int], bytes]
+    bos: int
+    add_bos: bool
+    stops: frozenset[int]
+
+
+def _codec(model: Model) -> _Codec | None:
+    tok, bpe, spm = model.tokenizer, model.bpe, model.spm
+    if bpe is not None:
+        return _Codec(lambda text: tokenizer_bpe.encode(tok, bpe, text),
+                      lambda token: tokenizer_bpe.decode(tok, bpe, token), bpe.bos_id, bpe.add_bos,
+                      tokenizer_bpe.vocab(tok, bpe).stops)
+    if spm is not None:
+        return _Codec(lambda text: tokenizer_spm.encode(tok, spm, text),
+                      lambda token: tokenizer_spm.decode(tok, spm, token), spm.bos_id, spm.add_bos,
+                      tokenizer_spm.vocab(tok, spm).stops)
+    return None
+
+
+def _generate_gguf(codec: _Codec, transformer: Transformer, prompt: bytes | str, sampler: Sampler,
+                   limits: _Limits) -> tuple[list[StepRecord], list[int]]:
+    """``ppcllm_run`` + ``ppcllm_continue``: ``steps`` printed tokens in all (the prompt's
     included, BOS not), or the whole prompt and ``n_predict`` new ones; the last sampled one
     never forwarded."""
-    tokens = tokenizer_bpe.encode(model.tokenizer, bpe, prompt)
-    shown = len(tokens) - (1 if bpe.add_bos and tokens else 0)
+    tokens = codec.encode(prompt)
+    shown = len(tokens) - (1 if codec.add_bos and tokens else 0)
     if not tokens:
-        tokens = [bpe.bos_id]
+        tokens = [codec.bos]
     _check_fits(len(tokens), limits)
     steps = len(tokens) if limits.n_predict is not None else limits.steps
     first = len(tokens) - shown
-    records = [StepRecord(i, tokens[i], False, math.inf, tokenizer_bpe.decode(model.tokenizer, bpe, tokens[i]))
+    records = [StepRecord(i, tokens[i], False, math.inf, codec.decode(tokens[i]))
                for i in range(first, min(len(tokens), steps))]
     if limits.n_predict is None and shown >= steps:
         return records, tokens
@@ -165,7 +190,7 @@ def _generate_bpe(model: Model, bpe: BPE, transformer: Transformer, prompt: byte
     for pos, token in enumerate(tokens):
         logits = transformer.forward(token, pos)
     fed = list(tokens)
-    stops = tokenizer_bpe.vocab(model.tokenizer, bpe).stops
+    stops = codec.stops
     pos = len(tokens)
     while True:
         following, margin = sampler.sample(logits, fed)
@@ -173,8 +198,7 @@ def _generate_bpe(model: Model, bpe: BPE, transformer: Transformer, prompt: byte
         if following in stops:
             records.append(StepRecord(pos, following, True, margin, b""))
             return records, tokens
-        records.append(StepRecord(pos, following, True, margin,
-                                  tokenizer_bpe.decode(model.tokenizer, bpe, following)))
+        records.append(StepRecord(pos, following, True, margin, codec.decode(following)))
         if pos >= limit:
             return records, tokens
         logits = transformer.forward(following, pos)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["as_bytes", "c_string"]
+__all__ = ["STOP_NAMES", "as_bytes", "c_string"]
+
+# control tokens that end a reply besides eos, when a GGUF vocabulary has them (engine/tokenizer.c's)
+STOP_NAMES = (b"<|endoftext|>", b"<|im_end|>", b"<|eot_id|>", b"<end_of_turn>")
 
 
 def c_string(data: bytes) -> bytes:

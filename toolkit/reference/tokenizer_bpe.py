@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from ..models import Tokenizer
 from ..format.blobs import CLASS_LETTER, CLASS_NUMBER, CLASS_PUNCT, CLASS_SPACE, class_ranges
 from ..models.bpe import BPE, NO_TOKEN, PRE_DEFAULT, PRE_LLAMA3, PRE_QWEN2, PRE_SMOLLM
-from .text import as_bytes, c_string
+from .text import STOP_NAMES, as_bytes, c_string
 
 __all__ = ["Vocab", "decode", "encode", "vocab"]
 
 _OTHER = 0
 _REPLACEMENT = 0xFFFD
-_STOP_NAMES = (b"<|endoftext|>", b"<|im_end|>")  # stop besides eos, when the vocabulary has them
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ def vocab(tokenizer: Tokenizer, bpe: BPE) -> Vocab:
     merges: dict[tuple[int, int], tuple[int, int]] = {}
     for rank, (pair, merged) in enumerate(zip(bpe.merges, bpe.merged)):
         merges.setdefault(pair, (rank, merged))
-    named = [_special_id(specials, name) for name in _STOP_NAMES]
+    named = [_special_id(specials, name) for name in STOP_NAMES]
     stops = frozenset([bpe.eos_id, *(i for i in named if i >= 0)])
     special = frozenset(bpe.special)
     whole = {piece: i for i, piece in enumerate(pieces) if i not in special} if bpe.pre == PRE_LLAMA3 else {}
