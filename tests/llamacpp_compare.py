@@ -87,13 +87,20 @@ def forced_agreement(llamaref: LlamaRef, model: Path, prompt: list[int], ours: l
     return sum(1 for step, token in zip(forced, ours) if step.token == token)
 
 
+def _prompt(llamaref: LlamaRef, model: Path, prompt: str) -> tuple[list[int], list[int]]:
+    """llama.cpp's ids of the prompt as fed (BOS as the file says) and as the engine's ``-x 1``
+    shows them (without BOS)."""
+    return (llamaref.tokenize(model, [prompt], add_special=True)[0],
+            llamaref.tokenize(model, [prompt], add_special=False)[0])
+
+
 def greedy_agreement(llamaref: LlamaRef, cache: Path, name: str, model: Path, steps: int,
                      prompt: str = PROMPTS[0]) -> tuple[list[int], list[int]]:
     """The engine's greedy ids on target ``name`` equal llama.cpp's up to the first near-tie,
     at least MIN_COMPARED of them; returns (the prompt's ids, the engine's ids after them)."""
-    ids = llamaref.tokenize(model, [prompt])[0]
-    prompt_ids, ours = printed(cache, name, model, prompt, len(ids), steps)
-    assert prompt_ids == ids
+    ids, shown = _prompt(llamaref, model, prompt)
+    prompt_ids, ours = printed(cache, name, model, prompt, len(shown), steps)
+    assert prompt_ids == shown
     agreed = compared(ours, llamaref.generate(model, ids, steps))
     assert agreed >= MIN_COMPARED, f"a near-tie after {agreed} tokens (a bad test: change the prompt or seed)"
     return ids, ours
@@ -105,9 +112,9 @@ def teacher_forced(llamaref: LlamaRef, cache: Path, name: str, model: Path, prom
     """``forced_agreement`` over the greedy continuations of ``prompts`` on target ``name``."""
     exact = total = 0
     for prompt in prompts:
-        ids = llamaref.tokenize(model, [prompt])[0]
-        prompt_ids, ours = printed(cache, name, model, prompt, len(ids), steps)
-        assert prompt_ids == ids, prompt
+        ids, shown = _prompt(llamaref, model, prompt)
+        prompt_ids, ours = printed(cache, name, model, prompt, len(shown), steps)
+        assert prompt_ids == shown, prompt
         exact += forced_agreement(llamaref, model, ids, ours, tolerance, arbiter)
         total += len(ours)
     assert exact >= share * total, f"llama.cpp's top token at {exact} of {total} steps"

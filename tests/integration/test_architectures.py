@@ -10,6 +10,8 @@ with rows of whole 256-blocks, so llama.cpp's K types are really used.
   before RoPE (their weights interleaved as the rows they scale), NEOX: the same checks.
 - llama with Llama 3.x's scaled RoPE (the rope_freqs tensor divides each pair's angle) and the
   llama-bpe pre-tokenizer: the same checks.
+- llama with the Llama 2 SentencePiece vocabulary (TinyLlama's: tokenizer.ggml.model "llama",
+  BOS added, a space prefix): the same checks, the prompt's ids llama.cpp's with BOS.
 - An architecture ppc-llm does not run is refused by name.
 """
 
@@ -21,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.gguf_models import WIDE_256, WIDE_HEADS, Shape, write_llama
-from tests.helpers import smollm_gguf
+from tests.helpers import shared_dir, smollm_gguf
 from tests.llamacpp_compare import PROMPTS, greedy_agreement, teacher_forced
 from toolkit.llamacpp import LlamaRef, host_llamaref
 
@@ -39,6 +41,7 @@ MODELS: dict[str, tuple[Shape, dict[str, Any]]] = {
     "qwen2": (WIDE_256, {"arch": "qwen2", "pre": "qwen2", "seed": 5}),
     "llama3": (WIDE_256, {"pre": "llama-bpe", "llama3_rope": True, "seed": 5}),
     "qwen3": (WIDE_HEADS, {"arch": "qwen3", "pre": "qwen2", "seed": 1}),
+    "tinyllama": (WIDE_256, {"spm": True, "seed": 5}),
 }
 
 
@@ -46,7 +49,10 @@ MODELS: dict[str, tuple[Shape, dict[str, Any]]] = {
 def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     name = request.param
     shape, arguments = MODELS[name]
-    return write_llama(tmp_path_factory.mktemp(name) / f"{name}-f32.gguf", shape, smollm_gguf(), **arguments)
+    arguments = dict(arguments)
+    # "spm": the Llama 2 SentencePiece vocabulary (TinyLlama's), else SmolLM2's BPE one
+    source = shared_dir() / "models" / "tokenizer.bin" if arguments.pop("spm", False) else smollm_gguf()
+    return write_llama(tmp_path_factory.mktemp(name) / f"{name}-f32.gguf", shape, source, **arguments)
 
 
 @pytest.mark.parametrize("name,steps", [("host", 32), ("g4", 16), ("xenon", 16)])

@@ -23,13 +23,41 @@ from toolkit import format as fmt
 from toolkit.emulate import run_user
 from toolkit.llamacpp import VENDOR, LlamaRef, host_llamaref, sdist
 from toolkit.pipeline import build, open_input
-from tests.gguf_models import TINY, Chat, write_llama
-from tests.helpers import smollm_gguf
+from tests.gguf_models import TINY, Chat, spm_vocabulary, write_llama
+from tests.helpers import shared_dir, smollm_gguf
 
 from .conftest import cli, target
 
 LLAMA3 = ("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>")
-# template file (None: SmolLM2's own), the tokens it needs, bos, add_bos, template kwargs
+# TinyLlama-1.1B-Chat-v1.0's template (Zephyr's turns; its <|user|> markers are plain text in the
+# Llama 2 vocabulary) and Gemma 3's (the system prompt folded into the first user turn), as their
+# tokenizer_config.json files give them: llama.cpp's sdist has neither
+TINYLLAMA = ("{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + message['content'] "
+             "+ eos_token }}\n{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + message['content'] + "
+             "eos_token }}\n{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + "
+             "eos_token }}\n{% endif %}\n{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n"
+             "{% endif %}\n{% endfor %}")
+GEMMA3 = ("{{ bos_token }}\n{%- if messages[0]['role'] == 'system' -%}\n    {%- set first_user_prefix = "
+          "messages[0]['content'] + '\n\n' -%}\n    {%- set loop_messages = messages[1:] -%}\n{%- else -%}\n"
+          "    {%- set first_user_prefix = \"\" -%}\n    {%- set loop_messages = messages -%}\n{%- endif -%}\n"
+          "{%- for message in loop_messages -%}\n    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}\n"
+          "        {{ raise_exception(\"Conversation roles must alternate user/assistant/user/assistant/...\") }}\n"
+          "    {%- endif -%}\n    {%- if (message['role'] == 'assistant') -%}\n        {%- set role = \"model\" -%}\n"
+          "    {%- else -%}\n        {%- set role = message['role'] -%}\n    {%- endif -%}\n"
+          "    {{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\") }}\n"
+          "    {%- if message['content'] is string -%}\n        {{ message['content'] | trim }}\n"
+          "    {%- elif message['content'] is iterable -%}\n        {%- for item in message['content'] -%}\n"
+          "            {%- if item['type'] == 'image' -%}\n                {{ '<start_of_image>' }}\n"
+          "            {%- elif item['type'] == 'text' -%}\n                {{ item['text'] | trim }}\n"
+          "            {%- endif -%}\n        {%- endfor -%}\n    {%- else -%}\n"
+          "        {{ raise_exception(\"Invalid content type\") }}\n    {%- endif -%}\n"
+          "    {{ '<end_of_turn>\n' }}\n{%- endfor -%}\n"
+          "{%- if add_generation_prompt -%}\n    {{'<start_of_turn>model\n'}}\n{%- endif -%}\n")
+INLINE = {"TinyLlama": TINYLLAMA, "Gemma-3": GEMMA3}
+# template file (None: SmolLM2's own; a key of INLINE: that text), the tokens it needs, bos,
+# add_bos, template kwargs, the vocabulary: SmolLM2's BPE, or the Llama 2 SentencePiece one with or
+# without a space prefix (TinyLlama's, Gemma's)
+SMOLLM2, SPM, SPM_NO_PREFIX = "smollm2", "spm", "spm-no-prefix"
 CASES: dict[str, tuple[str | None, tuple[str, ...], str | None, bool, dict[str, Any]]] = {
     "SmolLM2": (None, (), None, False, {}),
     "Qwen2.5": ("Qwen-Qwen2.5-7B-Instruct", (), None, False, {}),
@@ -40,7 +68,10 @@ CASES: dict[str, tuple[str | None, tuple[str, ...], str | None, bool, dict[str, 
     "Phi-3.5": ("microsoft-Phi-3.5-mini-instruct", ("<|system|>", "<|user|>", "<|assistant|>", "<|end|>"), None,
                 False, {}),
     "SmolLM3": ("HuggingFaceTB-SmolLM3-3B", ("<think>", "</think>"), None, False, {}),
+    "TinyLlama": ("TinyLlama", (), "<s>", True, {}),
+    "Gemma-3": ("Gemma-3", ("<bos>", "<start_of_turn>", "<end_of_turn>"), "<bos>", True, {}),
 }
+VOCABULARIES = {"TinyLlama": SPM, "Gemma-3": SPM_NO_PREFIX}  # the rest: SMOLLM2
 USER, SYSTEM = "Hello there, who are you?", "Be brief."
 PROMPT_IDS = re.compile(rb"^prompt ids:((?: \d+)*)$", re.M)
 
@@ -61,6 +92,8 @@ def templates(cache: Path) -> dict[str, str]:
 
 def _template(name: str, templates: dict[str, str]) -> str:
     stem = CASES[name][0]
+    if stem in INLINE:
+        return INLINE[stem]
     if stem is None:
         from gguf import GGUFReader
 
@@ -75,7 +108,9 @@ def models(tmp_path_factory: pytest.TempPathFactory, templates: dict[str, str]) 
     out = {}
     for name, (stem, added, bos, add_bos, _) in CASES.items():
         chat = Chat(_template(name, templates), added, bos, add_bos)
-        out[name] = write_llama(folder / f"{name}.gguf", TINY, smollm_gguf(), chat=chat)
+        kind = VOCABULARIES.get(name, SMOLLM2)
+        vocabulary = None if kind == SMOLLM2 else spm_vocabulary(shared_dir() / "models" / "tokenizer.bin", kind == SPM)
+        out[name] = write_llama(folder / f"{name}.gguf", TINY, smollm_gguf(), chat=chat, vocabulary=vocabulary)
     return out
 
 

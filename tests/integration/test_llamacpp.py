@@ -3,7 +3,8 @@ llama-cpp-python sdist (toolkit/llamacpp/), it tokenizes, quantizes and generate
 
 - Tokenizer: the engine's ids (host, g4, xenon) and the toolkit's reference tokenizer's equal
   llama.cpp's on SmolLM2's vocabulary under every pre-tokenizer ppc-llm runs (smollm, gpt-2,
-  llama-bpe, qwen2, and none named: llama.cpp's default).
+  llama-bpe, qwen2, and none named: llama.cpp's default), and on the Llama 2 SentencePiece
+  vocabulary with and without a space prefix.
 - F32 weights (a random-weight model of SmolLM2's widths with its real vocabulary): greedy ids
   equal up to the first step whose margin is below NEAR_TIE, at least MIN_COMPARED compared,
   on host, g4 and xenon; fed the engine's own tokens, llama.cpp's logits put each of them within
@@ -22,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.gguf_models import SMOLLM2_WIDE, TINY, write_llama
-from tests.helpers import smollm_gguf
+from tests.gguf_models import SMOLLM2_WIDE, TINY, spm_vocabulary, write_llama
+from tests.helpers import shared_dir, smollm_gguf
 from tests.llamacpp_compare import F32_TOLERANCE, PROMPTS, engine_output, greedy_agreement, teacher_forced
 from toolkit.llamacpp import SDIST, SDIST_SHA256, LlamaRef, host_llamaref
 from toolkit.models.gguf import read_gguf
-from toolkit.reference import tokenizer_bpe
+from toolkit.reference import tokenizer_bpe, tokenizer_spm
 
 from .conftest import cli
 
@@ -50,6 +51,13 @@ SEPARATOR = "<|endoftext|>"
 # numbers, " xyzzy"), the others merge it from its bytes
 PRE_NAMES = ["smollm", "gpt-2", "llama-bpe", "qwen2", None]
 UNMERGED = ("123", "999", "\u0120xyzzy")
+# the SentencePiece cases: control tokens as Gemma's, user-defined ones matched whole in a text
+# (the U+2581 run never: a text's spaces become U+2581 only after the cut), texts that use them
+SPM_CONTROL = ("<start_of_turn>", "<end_of_turn>")
+SPM_USER = ("<|user|>", "zqzq", "\u2581" * 17)
+SPM_TEXTS = ["<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n", "zqzqzq <|user|>x<|user|>",
+             "\u2581x \u2581\u2581 y", "x<s>y<unk>z", "\t\t\t   \n\n\n", "\x01\x7f\u00ff"]
+SPM_SEPARATOR = "</s>"
 
 
 def _texts() -> list[str]:
@@ -110,6 +118,32 @@ def test_the_tokenizer_matches_llama_cpp(llamaref: LlamaRef, vocabulary: Path, c
     _same(tokenizer_bpe.encode(model.tokenizer, model.bpe, joined), theirs, texts, separator, "reference")
     for name in ("host", "g4", "xenon"):
         ours = [int(t) for t in engine_output(cache, name, vocabulary, ["-m", "encode", "-i", joined]).split()]
+        _same(ours, theirs, texts, separator, name)
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["space-prefix", "no-space-prefix"])
+def sentencepiece(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Llama 2 SentencePiece vocabulary (TinyLlama's) with and without the space prefix
+    (Gemma's), control and user-defined tokens added, in the smallest model."""
+    tokenizer = shared_dir() / "models" / "tokenizer.bin"
+    meta = spm_vocabulary(tokenizer, request.param, control=SPM_CONTROL, user_defined=SPM_USER)
+    return write_llama(tmp_path_factory.mktemp("spm") / f"spm-prefix-{int(request.param)}.gguf", TINY, tokenizer,
+                       vocabulary=meta)
+
+
+def test_the_sentencepiece_tokenizer_matches_llama_cpp(llamaref: LlamaRef, sentencepiece: Path, cache: Path) -> None:
+    """GGUF SentencePiece (tokenizer.ggml.model "llama") on the same texts and a few of its own,
+    joined by </s> (a control token: each text after it gets the space prefix), BOS added: the
+    engine on host, g4 and xenon, and the reference tokenizer, against llama.cpp."""
+    texts = _texts() + SPM_TEXTS
+    joined = SPM_SEPARATOR.join(texts)
+    separator = llamaref.tokenize(sentencepiece, [SPM_SEPARATOR])[0][0]
+    theirs = llamaref.tokenize(sentencepiece, [joined], add_special=True)[0]
+    model = read_gguf(sentencepiece, sentencepiece.read_bytes(), chat=False)
+    assert model.spm is not None and separator == model.spm.eos_id
+    _same(tokenizer_spm.encode(model.tokenizer, model.spm, joined), theirs, texts, separator, "reference")
+    for name in ("host", "g4", "xenon"):
+        ours = [int(t) for t in engine_output(cache, name, sentencepiece, ["-m", "encode", "-i", joined]).split()]
         _same(ours, theirs, texts, separator, name)
 
 
